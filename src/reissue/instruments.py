@@ -1,0 +1,282 @@
+"""Synthesised instruments: note events in, mono audio out.
+
+Conventions
+-----------
+* A :class:`Note` is ``(start_seconds, duration_seconds, midi_pitch, velocity)``; velocity in (0, 1].
+* Every instrument has ``voice(note, sample_rate, rng) -> np.ndarray`` returning the note's mono
+  float32 sound starting at the note's onset (including its release tail), and is rendered into a
+  buffer by :func:`render`. Randomness (noise, humanisation) comes only from the ``rng`` passed in,
+  so a seed fixes every sample.
+* Pitches are exact: oscillators accumulate phase from the frequency, so a note at MIDI 69 is
+  440.000 Hz whatever the sample rate.
+* Recipes follow METHODS.md §12 (808-style kick with exponential pitch drop, snare = two damped
+  sines + band-passed noise, hats from six detuned squares, detuned-saw pads, Karplus–Strong plucks).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.signal
+
+__all__ = ["Note", "render", "INSTRUMENTS", "midi_to_hz"]
+
+
+@dataclass(frozen=True)
+class Note:
+    """One note event (seconds, MIDI pitch, velocity in (0, 1])."""
+
+    start_seconds: float
+    duration_seconds: float
+    midi_pitch: float
+    velocity: float = 0.8
+
+    @property
+    def end_seconds(self) -> float:
+        return self.start_seconds + self.duration_seconds
+
+
+def midi_to_hz(pitch: float | np.ndarray) -> float | np.ndarray:
+    return 440.0 * 2.0 ** ((np.asarray(pitch) - 69.0) / 12.0)
+
+
+def _t(n: int, sample_rate: int) -> np.ndarray:
+    return np.arange(n, dtype=np.float64) / sample_rate
+
+
+def _adsr(n: int, sample_rate: int, hold_seconds: float, *, attack: float = 0.005,
+          decay: float = 0.2, sustain: float = 0.6, release: float = 0.1) -> np.ndarray:
+    t = _t(n, sample_rate)
+    env = np.where(t < attack, t / max(attack, 1e-6),
+                   sustain + (1.0 - sustain) * np.exp(-(t - attack) / max(decay, 1e-6)))
+    after = t >= hold_seconds
+    if after.any():
+        level = env[np.argmax(after)]
+        env[after] = level * np.exp(-(t[after] - hold_seconds) / max(release / 4.0, 1e-6))
+    return env
+
+
+def _additive(freq: float, n: int, sample_rate: int, amps: list[float],
+              decays: list[float] | None = None) -> np.ndarray:
+    """Sum of harmonics ``amps[h-1]·sin(h·θ)`` (each optionally decaying), θ = 2π·freq·t.
+
+    Two transcendental calls per note: the harmonics come from the Chebyshev recurrence
+    sin((h+1)θ) = 2·cos θ·sin(hθ) − sin((h−1)θ).
+    """
+    theta = (2.0 * np.pi * freq / sample_rate) * np.arange(n, dtype=np.float64)
+    c2 = (2.0 * np.cos(theta)).astype(np.float32)
+    s_prev = np.zeros(n, np.float32)
+    s_cur = np.sin(theta).astype(np.float32)
+    t = None if decays is None else _t(n, sample_rate).astype(np.float32)
+    out = np.zeros(n, np.float32)
+    for h, a in enumerate(amps, start=1):
+        if h * freq >= 0.475 * sample_rate:
+            break
+        if a:
+            out += (a * s_cur) if t is None else (a * s_cur * np.exp(-t / decays[h - 1]))
+        s_prev, s_cur = s_cur, c2 * s_cur - s_prev
+    return out
+
+
+class EPiano:
+    """Soft electric-piano-like tone: decaying sine partials with a bell-ish 2nd/3rd harmonic."""
+
+    release = 0.25
+
+    def voice(self, note: Note, sample_rate: int, rng: np.random.Generator) -> np.ndarray:
+        f = float(midi_to_hz(note.midi_pitch))
+        n = int((note.duration_seconds + self.release) * sample_rate)
+        tone = _additive(f, n, sample_rate, [1.0, 0.35, 0.12, 0.05], [2.5, 0.9, 0.4, 0.25])
+        env = _adsr(n, sample_rate, note.duration_seconds, attack=0.004, decay=0.6, sustain=0.5,
+                    release=self.release)
+        return (0.5 * note.velocity * tone * env).astype(np.float32)
+
+
+class Bass:
+    """Round plucked bass: sine + soft 2nd/3rd harmonics, fast decay to a sustain."""
+
+    release = 0.08
+
+    def voice(self, note: Note, sample_rate: int, rng: np.random.Generator) -> np.ndarray:
+        f = float(midi_to_hz(note.midi_pitch))
+        n = int((note.duration_seconds + self.release) * sample_rate)
+        tone = _additive(f, n, sample_rate, [1.0, 0.45, 0.18, 0.06])
+        env = _adsr(n, sample_rate, note.duration_seconds, attack=0.006, decay=0.25, sustain=0.55,
+                    release=self.release)
+        return (0.8 * note.velocity * tone * env).astype(np.float32)
+
+
+class Lead:
+    """Reed-like lead with a clear fundamental (harmonics 1/h), gentle attack, no vibrato."""
+
+    release = 0.06
+
+    def voice(self, note: Note, sample_rate: int, rng: np.random.Generator) -> np.ndarray:
+        f = float(midi_to_hz(note.midi_pitch))
+        n = int((note.duration_seconds + self.release) * sample_rate)
+        tone = _additive(f, n, sample_rate, [1.0, 0.5, 0.33, 0.25, 0.2, 0.12, 0.08, 0.05])
+        env = _adsr(n, sample_rate, note.duration_seconds, attack=0.02, decay=0.3, sustain=0.8,
+                    release=self.release)
+        return (0.45 * note.velocity * tone * env).astype(np.float32)
+
+
+class Pad:
+    """Detuned-saw pad (5 voices, ±12 cents), low-passed, slow attack."""
+
+    release = 0.4
+
+    def voice(self, note: Note, sample_rate: int, rng: np.random.Generator) -> np.ndarray:
+        f = float(midi_to_hz(note.midi_pitch))
+        n = int((note.duration_seconds + self.release) * sample_rate)
+        t = _t(n, sample_rate)
+        out = np.zeros(n)
+        for cents in (-12.0, -5.0, 0.0, 5.0, 12.0):
+            fd = f * 2 ** (cents / 1200)
+            phase = rng.random()
+            out += 2.0 * ((fd * t + phase) % 1.0) - 1.0
+        sos = scipy.signal.butter(2, min(2500.0, 0.45 * sample_rate), fs=sample_rate, output="sos")
+        out = scipy.signal.sosfilt(sos, out)
+        env = _adsr(n, sample_rate, note.duration_seconds, attack=0.12, decay=0.5, sustain=0.8,
+                    release=self.release)
+        return (0.12 * note.velocity * out * env).astype(np.float32)
+
+
+class Pluck:
+    """Karplus–Strong plucked string (noise burst through a tuned, damped delay loop)."""
+
+    release = 0.05
+
+    def voice(self, note: Note, sample_rate: int, rng: np.random.Generator) -> np.ndarray:
+        f = float(midi_to_hz(note.midi_pitch))
+        n = int((note.duration_seconds + self.release) * sample_rate)
+        period = sample_rate / f - 0.5  # the two-point average adds half a sample of delay
+        d = int(period)
+        frac = period - d  # linear blend for the fractional delay
+        buf = rng.uniform(-1, 1, d + 2)
+        decay = 0.996
+        y = np.zeros(max(n, d + 2) + d)
+        y[: d + 2] = buf
+        # each period depends only on the previous one, so compute a period at a time
+        i = d + 2
+        while i < n:
+            j = min(i + d, len(y))
+            k = np.arange(i, j)
+            y[i:j] = decay * 0.5 * ((1 - frac) * (y[k - d] + y[k - d - 1])
+                                    + frac * (y[k - d - 1] + y[k - d - 2]))
+            i = j
+        out = y[:n]
+        env = _adsr(n, sample_rate, note.duration_seconds, attack=0.001, decay=10.0, sustain=1.0,
+                    release=self.release)
+        return (0.4 * note.velocity * out * env).astype(np.float32)
+
+
+class Kick:
+    """Kick: phase-accumulated sine sweeping from ``f0`` down to ``f1`` with a short click.
+
+    With a long ``decay_seconds`` and the note's pitch as ``f1`` it is an 808 bass.
+    """
+
+    def __init__(self, f0: float = 150.0, f1: float = 50.0, tau_seconds: float = 0.03,
+                 decay_seconds: float = 0.25, drive: float = 1.0, tuned: bool = False):
+        self.f0, self.f1, self.tau, self.decay, self.drive, self.tuned = (
+            f0, f1, tau_seconds, decay_seconds, drive, tuned)
+
+    def voice(self, note: Note, sample_rate: int, rng: np.random.Generator) -> np.ndarray:
+        f1 = float(midi_to_hz(note.midi_pitch)) if self.tuned else self.f1
+        length = max(self.decay * 4, note.duration_seconds if self.tuned else 0.0)
+        n = int(length * sample_rate)
+        t = _t(n, sample_rate)
+        f = f1 + (self.f0 - f1) * np.exp(-t / self.tau)
+        phase = 2 * np.pi * np.cumsum(f) / sample_rate
+        env = np.exp(-t / self.decay)
+        if self.tuned:  # 808: hold for the note, then release
+            env = np.where(t < note.duration_seconds, env,
+                           env * np.exp(-(t - note.duration_seconds) / 0.05))
+        x = np.sin(phase) * env
+        click = np.exp(-t / 0.002) * rng.uniform(-1, 1, n) * 0.15
+        x = x + click
+        if self.drive != 1.0:
+            x = np.tanh(self.drive * x) / np.tanh(self.drive)
+        return (0.9 * note.velocity * x).astype(np.float32)
+
+
+class Snare:
+    """Snare: damped sines at 180/330 Hz plus noise band-passed 1–6 kHz."""
+
+    def __init__(self, tone: float = 0.5, noise_decay_seconds: float = 0.15):
+        self.tone, self.noise_decay = tone, noise_decay_seconds
+
+    def voice(self, note: Note, sample_rate: int, rng: np.random.Generator) -> np.ndarray:
+        n = int(0.35 * sample_rate)
+        t = _t(n, sample_rate)
+        body = (np.sin(2 * np.pi * 180 * t) * np.exp(-t / 0.06)
+                + 0.6 * np.sin(2 * np.pi * 330 * t) * np.exp(-t / 0.04))
+        hi = min(6000.0, 0.45 * sample_rate)
+        sos = scipy.signal.butter(2, [1000.0, hi], btype="band", fs=sample_rate, output="sos")
+        noise = scipy.signal.sosfilt(sos, rng.standard_normal(n)) * np.exp(-t / self.noise_decay)
+        x = self.tone * body + 1.6 * noise
+        return (0.5 * note.velocity * x).astype(np.float32)
+
+
+class Clap:
+    """Clap: three noise bursts 10 ms apart and a tail, band-passed around 1.2 kHz."""
+
+    def voice(self, note: Note, sample_rate: int, rng: np.random.Generator) -> np.ndarray:
+        n = int(0.3 * sample_rate)
+        t = _t(n, sample_rate)
+        env = np.zeros(n)
+        for k in range(3):
+            tk = t - 0.01 * k
+            env += np.where(tk >= 0, np.exp(-np.maximum(tk, 0) / 0.004), 0.0)
+        env += 0.5 * np.exp(-t / 0.12) * (t > 0.02)
+        sos = scipy.signal.butter(2, [800.0, min(3000.0, 0.45 * sample_rate)], btype="band",
+                                  fs=sample_rate, output="sos")
+        x = scipy.signal.sosfilt(sos, rng.standard_normal(n)) * env
+        return (1.2 * note.velocity * x).astype(np.float32)
+
+
+class HiHat:
+    """Hat: six square waves at the TR-808 cymbal frequencies, band- then high-passed."""
+
+    _FREQS = (205.3, 304.4, 369.6, 522.7, 540.0, 800.0)
+
+    def __init__(self, decay_seconds: float = 0.05):
+        self.decay = decay_seconds
+
+    def voice(self, note: Note, sample_rate: int, rng: np.random.Generator) -> np.ndarray:
+        n = int((self.decay * 6) * sample_rate)
+        t = _t(n, sample_rate)
+        x = sum(np.where((f * t + rng.random()) % 1.0 < 0.5, 1.0, -1.0) for f in self._FREQS)
+        x = x + 0.5 * rng.standard_normal(n)
+        lo, hi = min(7000.0, 0.4 * sample_rate), min(11000.0, 0.45 * sample_rate)
+        if lo < hi:
+            sos = scipy.signal.butter(2, [lo, hi], btype="band", fs=sample_rate, output="sos")
+        else:
+            sos = scipy.signal.butter(2, 0.3 * sample_rate, btype="high", fs=sample_rate,
+                                      output="sos")
+        x = scipy.signal.sosfilt(sos, x) * np.exp(-t / self.decay)
+        return (0.35 * note.velocity * x).astype(np.float32)
+
+
+INSTRUMENTS = {
+    "epiano": EPiano, "bass": Bass, "lead": Lead, "pad": Pad, "pluck": Pluck,
+    "kick": Kick, "snare": Snare, "clap": Clap, "hat": HiHat,
+}
+
+
+def render(notes: list[Note], instrument, sample_rate: int, frames: int,
+           rng: np.random.Generator) -> np.ndarray:
+    """Mix every note's voice into a mono float32 buffer of ``frames`` samples."""
+    out = np.zeros(frames, np.float32)
+    for note in notes:
+        start = int(round(note.start_seconds * sample_rate))
+        if start >= frames:
+            continue
+        v = instrument.voice(note, sample_rate, rng)
+        if start < 0:
+            v = v[-start:]
+            start = 0
+        end = min(frames, start + len(v))
+        out[start:end] += v[: end - start]
+    return out
