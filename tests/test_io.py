@@ -201,3 +201,28 @@ def test_check_audio_rejects_wrong_layout():
     with pytest.raises(ParameterError, match="sample_rate"):
         Audio(np.zeros((1, 100), np.float32), 0)
     assert isinstance(ParameterError("x"), ValueError)
+
+
+@pytest.mark.parametrize("suffix", ["wav", "flac", "mp3"])
+def test_stream_yields_the_same_samples_as_load(tmp_path, suffix):
+    from reissue.io import stream
+
+    x = click_track(44100, 5.3, [1.0, 4.0])
+    path = save(Audio(x, 44100), tmp_path / f"c.{suffix}")
+    blocks = [(info, b) for info, b in stream(path, block_seconds=1.0)]
+    info = blocks[0][0]
+    assert info.sample_rate == 44100 and info.channels == 2
+    assert all(b.shape[1] <= 44100 for _, b in blocks) and len(blocks) == 6
+    np.testing.assert_array_equal(np.concatenate([b for _, b in blocks], axis=1),
+                                  load(path).samples)
+
+
+@pytest.mark.parametrize("case", ["missing", "not audio", "truncated flac", "truncated mp3",
+                                  "truncated wav", "nan"])
+def test_stream_gives_the_same_clear_errors(tmp_path, case):
+    from reissue.io import stream
+
+    path, message = _bad_files(tmp_path)[case]
+    with pytest.raises(AudioFileError, match=message):
+        for _ in stream(path):
+            pass

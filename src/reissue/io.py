@@ -30,7 +30,8 @@ import soundfile as sf
 
 from .errors import AudioFileError, ParameterError
 
-__all__ = ["Audio", "load", "save", "check_audio", "SUPPORTED_READ", "SUPPORTED_WRITE"]
+__all__ = ["Audio", "StreamInfo", "load", "stream", "save", "resample", "check_audio",
+           "SUPPORTED_READ", "SUPPORTED_WRITE"]
 
 #: File suffixes :func:`load` reads (libsndfile's container detection decides; this list is for messages).
 SUPPORTED_READ = (".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff", ".aifc")
@@ -152,6 +153,114 @@ def _declared_longer(extra_info: str) -> bool:
     return False
 
 
+@dataclass(frozen=True)
+class StreamInfo:
+    """What a file says about itself before it is decoded."""
+
+    path: Path
+    sample_rate: int
+    channels: int
+    frames: int
+    format: str
+    subtype: str
+
+
+def _check_path(path: Path) -> None:
+    if not path.exists():
+        raise AudioFileError(path, "no such file", "check the path", code="audio.missing")
+    if path.is_dir():
+        raise AudioFileError(path, "is a folder, not an audio file", "pass the files inside it",
+                             code="audio.not_a_file")
+    try:
+        size = path.stat().st_size
+    except OSError as err:
+        raise AudioFileError(path, f"cannot be read ({err.strerror})", "check its permissions",
+                             code="audio.unreadable") from err
+    if size == 0:
+        raise AudioFileError(path, "is empty (0 bytes)", "the copy is incomplete; copy it again",
+                             code="audio.empty")
+
+
+def _open(path: Path) -> sf.SoundFile:
+    """Open read-only with libsndfile, turning its errors into :class:`AudioFileError`."""
+    _check_path(path)
+    suffix = path.suffix.lower()
+    try:
+        with _quiet_stderr():
+            return sf.SoundFile(str(path), mode="r")
+    except sf.LibsndfileError as err:
+        if suffix in SUPPORTED_READ:
+            raise AudioFileError(
+                path, f"is not a valid {suffix[1:].upper()} file (its content is not "
+                "recognised)", "the file is damaged or mislabelled; re-export it",
+                code="audio.not_audio") from err
+        raise AudioFileError(
+            path, "is not an audio file reissue can read",
+            f"supported formats are {', '.join(s[1:] for s in SUPPORTED_READ)}; "
+            + _CONVERT_HINT, code="audio.unsupported") from err
+    except OSError as err:
+        raise AudioFileError(path, f"cannot be read ({err})",
+                             "check the file and its permissions",
+                             code="audio.unreadable") from err
+
+
+def _header_truncated(f: sf.SoundFile) -> bool:
+    if f.format in ("WAV", "WAVEX", "AIFF", "RF64", "W64"):
+        return _declared_longer(f.extra_info)
+    if f.format == "OGG":
+        return "lacks an end-of-stream" in f.extra_info
+    return False
+
+
+def _truncated_error(path: Path, detail: str) -> AudioFileError:
+    return AudioFileError(path, f"is truncated ({detail})", "re-copy or re-export the file",
+                          code="audio.truncated")
+
+
+def _damaged_error(path: Path, err: Exception) -> AudioFileError:
+    reason = str(err).split(":")[-1].strip().rstrip(".")
+    return AudioFileError(path, f"is damaged or truncated ({reason})",
+                          "re-copy or re-export the file", code="audio.truncated")
+
+
+def stream(path: str | os.PathLike, *, block_seconds: float = 10.0
+           ) -> Iterator[tuple[StreamInfo, np.ndarray]]:
+    """Decode a file block by block: yields ``(info, float32 (channels, n))``.
+
+    The same checks as :func:`load` apply (a damaged block raises :class:`AudioFileError` when it
+    is reached), so a one-hour file is measured in bounded memory.
+    """
+    path = Path(path)
+    f = _open(path)
+    with f:
+        info = StreamInfo(path, int(f.samplerate), int(f.channels), int(f.frames), f.format,
+                          f.subtype)
+        if _header_truncated(f):
+            raise _truncated_error(path, "the file ends before its audio does")
+        block = max(1, int(block_seconds * info.sample_rate))
+        got = 0
+        while True:
+            try:
+                with _quiet_stderr():
+                    data = f.read(block, dtype="float32", always_2d=True)
+            except (sf.LibsndfileError, RuntimeError) as err:
+                raise _damaged_error(path, err) from err
+            if data.shape[0] == 0:
+                break
+            chunk = np.ascontiguousarray(data.T)
+            if not np.isfinite(chunk).all():
+                raise AudioFileError(path, "contains NaN or infinite samples",
+                                     "the file is damaged; re-export it from its source",
+                                     code="audio.not_finite")
+            got += chunk.shape[1]
+            yield info, chunk
+    if got == 0:
+        raise AudioFileError(path, "contains no audio frames", "use a file with sound in it",
+                             code="audio.empty")
+    if info.format == "MP3" and info.frames > 0 and got < info.frames - 2 * 1152:
+        raise _truncated_error(path, f"decoded {got} of {info.frames} frames")
+
+
 def load(path: str | os.PathLike, *, sample_rate: int | None = None, mono: bool = False) -> Audio:
     """Decode an audio file.
 
@@ -184,65 +293,23 @@ def load(path: str | os.PathLike, *, sample_rate: int | None = None, mono: bool 
     44100
     """
     path = Path(path)
-    if not path.exists():
-        raise AudioFileError(path, "no such file", "check the path", code="audio.missing")
-    if path.is_dir():
-        raise AudioFileError(path, "is a folder, not an audio file", "pass the files inside it",
-                             code="audio.not_a_file")
-    try:
-        size = path.stat().st_size
-    except OSError as err:
-        raise AudioFileError(path, f"cannot be read ({err.strerror})", "check its permissions",
-                             code="audio.unreadable") from err
-    if size == 0:
-        raise AudioFileError(path, "is empty (0 bytes)", "the copy is incomplete; copy it again",
-                             code="audio.empty")
-    suffix = path.suffix.lower()
-    with _quiet_stderr():
+    f = _open(path)
+    with f:
+        declared, rate, fmt, subtype = f.frames, int(f.samplerate), f.format, f.subtype
+        if _header_truncated(f):
+            raise _truncated_error(path, "the file ends before its audio does")
         try:
-            f = sf.SoundFile(str(path), mode="r")
-        except sf.LibsndfileError as err:
-            if suffix in SUPPORTED_READ:
-                raise AudioFileError(
-                    path, f"is not a valid {suffix[1:].upper()} file (its content is not "
-                    "recognised)", "the file is damaged or mislabelled; re-export it",
-                    code="audio.not_audio") from err
-            raise AudioFileError(
-                path, "is not an audio file reissue can read",
-                f"supported formats are {', '.join(s[1:] for s in SUPPORTED_READ)}; "
-                + _CONVERT_HINT, code="audio.unsupported") from err
-        except OSError as err:
-            raise AudioFileError(path, f"cannot be read ({err})",
-                                 "check the file and its permissions",
-                                 code="audio.unreadable") from err
-        try:
-            with f:
-                declared = f.frames
-                rate = int(f.samplerate)
-                fmt, subtype, extra = f.format, f.subtype, f.extra_info
+            with _quiet_stderr():
                 data = f.read(dtype="float32", always_2d=True)
         except (sf.LibsndfileError, RuntimeError) as err:
-            reason = str(err).split(":")[-1].strip().rstrip(".")
-            raise AudioFileError(path, f"is damaged or truncated ({reason})",
-                                 "re-copy or re-export the file", code="audio.truncated") from err
-
+            raise _damaged_error(path, err) from err
     got = data.shape[0]
-    truncated = False
-    if fmt == "MP3":
-        # libsndfile takes the length from the Xing/LAME header; a cut file decodes short.
-        truncated = declared > 0 and got < declared - 2 * 1152
-    elif fmt in ("WAV", "WAVEX", "AIFF", "RF64", "W64"):
-        truncated = _declared_longer(extra)
-    elif fmt == "OGG":
-        truncated = "lacks an end-of-stream" in extra
-    if truncated:
-        raise AudioFileError(path, f"is truncated (decoded {got} of {max(declared, got)} frames)"
-                             if fmt == "MP3" else "is truncated (the file ends before its audio does)",
-                             "re-copy or re-export the file", code="audio.truncated")
+    if fmt == "MP3" and declared > 0 and got < declared - 2 * 1152:
+        # libsndfile takes the length from the Xing/LAME header; a cut file decodes short
+        raise _truncated_error(path, f"decoded {got} of {declared} frames")
     if got == 0:
         raise AudioFileError(path, "contains no audio frames", "use a file with sound in it",
                              code="audio.empty")
-
     samples = np.ascontiguousarray(data.T)
     del data
     if mono and samples.shape[0] > 1:
@@ -250,10 +317,7 @@ def load(path: str | os.PathLike, *, sample_rate: int | None = None, mono: bool 
     if sample_rate is not None and int(sample_rate) != rate:
         samples = resample(samples, rate, int(sample_rate))
         rate = int(sample_rate)
-    try:
-        samples = check_audio(samples, rate, name=str(path))
-    except AudioFileError:
-        raise
+    samples = check_audio(samples, rate, name=str(path))
     return Audio(samples, rate, path, subtype)
 
 
