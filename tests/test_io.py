@@ -203,7 +203,7 @@ def test_check_audio_rejects_wrong_layout():
     assert isinstance(ParameterError("x"), ValueError)
 
 
-@pytest.mark.parametrize("suffix", ["wav", "flac", "mp3"])
+@pytest.mark.parametrize("suffix", ["wav", "flac", "mp3", "ogg", "aiff"])
 def test_stream_yields_the_same_samples_as_load(tmp_path, suffix):
     from reissue.io import stream
 
@@ -212,7 +212,7 @@ def test_stream_yields_the_same_samples_as_load(tmp_path, suffix):
     blocks = [(info, b) for info, b in stream(path, block_seconds=1.0)]
     info = blocks[0][0]
     assert info.sample_rate == 44100 and info.channels == 2
-    assert all(b.shape[1] <= 44100 for _, b in blocks) and len(blocks) == 6
+    assert all(b.shape[1] <= 44100 + 1152 for _, b in blocks) and 5 <= len(blocks) <= 6
     np.testing.assert_array_equal(np.concatenate([b for _, b in blocks], axis=1),
                                   load(path).samples)
 

@@ -238,6 +238,10 @@ def stream(path: str | os.PathLike, *, block_seconds: float = 10.0
         if _header_truncated(f):
             raise _truncated_error(path, "the file ends before its audio does")
         block = max(1, int(block_seconds * info.sample_rate))
+        if info.format == "MP3":
+            # libsndfile's MP3 reader drops samples when a read ends inside an MPEG frame
+            # (measured: zeros at every block edge); whole frames of 1152 samples are exact
+            block = -(-block // 1152) * 1152
         got = 0
         while True:
             try:
