@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.signal
 
-__all__ = ["Note", "render", "INSTRUMENTS", "midi_to_hz"]
+__all__ = ["Note", "render", "instrument", "Kit", "INSTRUMENTS", "KITS", "midi_to_hz"]
 
 
 @dataclass(frozen=True)
@@ -57,13 +57,36 @@ def _adsr(n: int, sample_rate: int, hold_seconds: float, *, attack: float = 0.00
     return env
 
 
+_TONES: dict[tuple, np.ndarray] = {}
+_TONES_MAX = 512
+
+
+def _cached(key: tuple, n: int, make) -> np.ndarray:
+    """The first ``n`` samples of a deterministic tone, computed once per key (and regrown when a
+    longer note needs more). A prefix of a longer rendering equals a shorter rendering, so the
+    cache never changes a sample."""
+    tone = _TONES.get(key)
+    if tone is None or len(tone) < n:
+        if len(_TONES) >= _TONES_MAX:
+            _TONES.clear()
+        tone = make(max(n, int(1.5 * n)))
+        _TONES[key] = tone
+    return tone[:n]
+
+
 def _additive(freq: float, n: int, sample_rate: int, amps: list[float],
               decays: list[float] | None = None) -> np.ndarray:
     """Sum of harmonics ``amps[h-1]·sin(h·θ)`` (each optionally decaying), θ = 2π·freq·t.
 
     Two transcendental calls per note: the harmonics come from the Chebyshev recurrence
-    sin((h+1)θ) = 2·cos θ·sin(hθ) − sin((h−1)θ).
+    sin((h+1)θ) = 2·cos θ·sin(hθ) − sin((h−1)θ). Cached per (frequency, recipe).
     """
+    key = ("additive", freq, sample_rate, tuple(amps), tuple(decays or ()))
+    return _cached(key, n, lambda m: _additive_raw(freq, m, sample_rate, amps, decays))
+
+
+def _additive_raw(freq: float, n: int, sample_rate: int, amps: list[float],
+                  decays: list[float] | None = None) -> np.ndarray:
     theta = (2.0 * np.pi * freq / sample_rate) * np.arange(n, dtype=np.float64)
     c2 = (2.0 * np.cos(theta)).astype(np.float32)
     s_prev = np.zeros(n, np.float32)
@@ -122,34 +145,67 @@ class Lead:
 
 
 class Pad:
-    """Detuned-saw pad (5 voices, ±12 cents), low-passed, slow attack."""
+    """Detuned-saw pad (5 voices, ±12 cents), low-passed, slow attack.
+
+    ``seeded=True`` takes the saw phases from the pitch instead of ``rng`` so the tone can be
+    cached (the production path); the default draws them from ``rng``.
+    """
 
     release = 0.4
+
+    def __init__(self, seeded: bool = False, cutoff_hz: float = 2500.0):
+        self.seeded, self.cutoff = seeded, cutoff_hz
+
+    def _raw(self, f: float, n: int, sample_rate: int, phases) -> np.ndarray:
+        t = _t(n, sample_rate)
+        out = np.zeros(n)
+        for cents, phase in zip((-12.0, -5.0, 0.0, 5.0, 12.0), phases):
+            fd = f * 2 ** (cents / 1200)
+            out += 2.0 * ((fd * t + phase) % 1.0) - 1.0
+        sos = scipy.signal.butter(2, min(self.cutoff, 0.45 * sample_rate), fs=sample_rate,
+                                  output="sos")
+        return scipy.signal.sosfilt(sos, out).astype(np.float32)
 
     def voice(self, note: Note, sample_rate: int, rng: np.random.Generator) -> np.ndarray:
         f = float(midi_to_hz(note.midi_pitch))
         n = int((note.duration_seconds + self.release) * sample_rate)
-        t = _t(n, sample_rate)
-        out = np.zeros(n)
-        for cents in (-12.0, -5.0, 0.0, 5.0, 12.0):
-            fd = f * 2 ** (cents / 1200)
-            phase = rng.random()
-            out += 2.0 * ((fd * t + phase) % 1.0) - 1.0
-        sos = scipy.signal.butter(2, min(2500.0, 0.45 * sample_rate), fs=sample_rate, output="sos")
-        out = scipy.signal.sosfilt(sos, out)
+        if self.seeded:
+            phases = np.random.default_rng(int(round(note.midi_pitch * 100))).random(5)
+            out = _cached(("pad", f, sample_rate, self.cutoff), n,
+                          lambda m: self._raw(f, m, sample_rate, phases))
+        else:
+            out = self._raw(f, n, sample_rate, [rng.random() for _ in range(5)])
         env = _adsr(n, sample_rate, note.duration_seconds, attack=0.12, decay=0.5, sustain=0.8,
                     release=self.release)
         return (0.12 * note.velocity * out * env).astype(np.float32)
 
 
 class Pluck:
-    """Karplus–Strong plucked string (noise burst through a tuned, damped delay loop)."""
+    """Karplus–Strong plucked string (noise burst through a tuned, damped delay loop).
+
+    ``seeded=True`` takes the burst from the pitch instead of ``rng`` so the string can be cached.
+    """
 
     release = 0.05
+
+    def __init__(self, seeded: bool = False):
+        self.seeded = seeded
 
     def voice(self, note: Note, sample_rate: int, rng: np.random.Generator) -> np.ndarray:
         f = float(midi_to_hz(note.midi_pitch))
         n = int((note.duration_seconds + self.release) * sample_rate)
+        if self.seeded:
+            burst = np.random.default_rng(int(round(note.midi_pitch * 100)))
+            out = _cached(("pluck", f, sample_rate), n,
+                          lambda m: self._string(f, m, sample_rate, burst))
+        else:
+            out = self._string(f, n, sample_rate, rng)
+        env = _adsr(n, sample_rate, note.duration_seconds, attack=0.001, decay=10.0, sustain=1.0,
+                    release=self.release)
+        return (0.4 * note.velocity * out * env).astype(np.float32)
+
+    @staticmethod
+    def _string(f: float, n: int, sample_rate: int, rng: np.random.Generator) -> np.ndarray:
         period = sample_rate / f - 0.5  # the two-point average adds half a sample of delay
         d = int(period)
         frac = period - d  # linear blend for the fractional delay
@@ -165,10 +221,7 @@ class Pluck:
             y[i:j] = decay * 0.5 * ((1 - frac) * (y[k - d] + y[k - d - 1])
                                     + frac * (y[k - d - 1] + y[k - d - 2]))
             i = j
-        out = y[:n]
-        env = _adsr(n, sample_rate, note.duration_seconds, attack=0.001, decay=10.0, sustain=1.0,
-                    release=self.release)
-        return (0.4 * note.velocity * out * env).astype(np.float32)
+        return y[:n].astype(np.float32)
 
 
 class Kick:
@@ -259,21 +312,179 @@ class HiHat:
         return (0.35 * note.velocity * x).astype(np.float32)
 
 
+class SynthBass:
+    """Analog-style bass: band-limited saw (12 harmonics, 1/h) through a 2-pole low-pass."""
+
+    release = 0.06
+
+    def __init__(self, cutoff_hz: float = 900.0):
+        self.cutoff = cutoff_hz
+
+    def voice(self, note: Note, sample_rate: int, rng: np.random.Generator) -> np.ndarray:
+        f = float(midi_to_hz(note.midi_pitch))
+        n = int((note.duration_seconds + self.release) * sample_rate)
+
+        def make(m: int) -> np.ndarray:
+            saw = _additive_raw(f, m, sample_rate, [1.0 / h for h in range(1, 13)])
+            sos = scipy.signal.butter(2, min(self.cutoff, 0.45 * sample_rate), fs=sample_rate,
+                                      output="sos")
+            return scipy.signal.sosfilt(sos, saw).astype(np.float32)
+
+        tone = _cached(("synthbass", f, sample_rate, self.cutoff), n, make)
+        env = _adsr(n, sample_rate, note.duration_seconds, attack=0.004, decay=0.15, sustain=0.7,
+                    release=self.release)
+        return (0.6 * note.velocity * tone * env).astype(np.float32)
+
+
+class Sub808:
+    """808 bass: a sine that drops from 2.2× to the note's pitch in ≈ 30 ms, held for the note,
+    with a short click and soft saturation; optional glide into the next note's pitch over the
+    last ``glide_seconds`` (phase-continuous)."""
+
+    release = 0.08
+
+    def __init__(self, drive: float = 2.5, glide_seconds: float = 0.08):
+        self.drive, self.glide = drive, glide_seconds
+
+    def voice(self, note: Note, sample_rate: int, rng: np.random.Generator,
+              next_pitch: float | None = None) -> np.ndarray:
+        f = float(midi_to_hz(note.midi_pitch))
+        n = int((note.duration_seconds + self.release) * sample_rate)
+        t = _t(n, sample_rate)
+        freq = f + (2.2 * f - f) * np.exp(-t / 0.03)
+        if next_pitch is not None and next_pitch != note.midi_pitch:
+            g0 = max(0.0, note.duration_seconds - self.glide)
+            f2 = float(midi_to_hz(next_pitch))
+            x = np.clip((t - g0) / max(self.glide, 1e-3), 0.0, 1.0)
+            freq = freq * (f2 / f) ** x  # exponential slide
+        phase = 2 * np.pi * np.cumsum(freq) / sample_rate
+        env = np.exp(-t / 1.2) * np.minimum(1.0, t / 0.002)
+        env = np.where(t < note.duration_seconds, env,
+                       env * np.exp(-(t - note.duration_seconds) / (self.release / 4)))
+        x = np.sin(phase) * env
+        x = np.tanh(self.drive * x) / np.tanh(self.drive)
+        return (0.8 * note.velocity * x).astype(np.float32)
+
+
+class Tom:
+    """Tom: a pitched, quickly decaying sine sweep."""
+
+    def __init__(self, hz: float = 120.0):
+        self.hz = hz
+
+    def voice(self, note: Note, sample_rate: int, rng: np.random.Generator) -> np.ndarray:
+        n = int(0.45 * sample_rate)
+        t = _t(n, sample_rate)
+        f = self.hz * (1 + 0.6 * np.exp(-t / 0.04))
+        x = np.sin(2 * np.pi * np.cumsum(f) / sample_rate) * np.exp(-t / 0.16)
+        return (0.7 * note.velocity * x).astype(np.float32)
+
+
+class GatedSnare(Snare):
+    """1980s gated snare: the snare plus a dense noise 'room' cut off sharply after ≈ 180 ms."""
+
+    def voice(self, note: Note, sample_rate: int, rng: np.random.Generator) -> np.ndarray:
+        dry = Snare.voice(self, note, sample_rate, rng)
+        n = len(dry)
+        t = _t(n, sample_rate)
+        sos = scipy.signal.butter(2, [400.0, min(8000.0, 0.45 * sample_rate)], btype="band",
+                                  fs=sample_rate, output="sos")
+        room = scipy.signal.sosfilt(sos, rng.standard_normal(n)) * (t < 0.18) * \
+            np.minimum(1.0, (0.2 - t).clip(0) / 0.02)
+        return (dry + 0.35 * note.velocity * room).astype(np.float32)
+
+
+#: kit name → GM drum number → instrument (the drum sounds of each style)
+def _kit(name: str) -> dict[int, object]:
+    kits = {
+        "punchy": {36: Kick(f0=160, f1=52, tau_seconds=0.025, decay_seconds=0.22, drive=1.8),
+                   38: Snare(tone=0.5, noise_decay_seconds=0.14), 39: Clap(),
+                   42: HiHat(0.04), 46: HiHat(0.25)},
+        "house": {36: Kick(f0=150, f1=50, tau_seconds=0.03, decay_seconds=0.3, drive=2.0),
+                  38: Snare(tone=0.3, noise_decay_seconds=0.12), 39: Clap(),
+                  42: HiHat(0.035), 46: HiHat(0.3)},
+        "808": {36: Kick(f0=180, f1=45, tau_seconds=0.04, decay_seconds=0.35, drive=2.5),
+                38: Snare(tone=0.35, noise_decay_seconds=0.1), 39: Clap(),
+                42: HiHat(0.03), 46: HiHat(0.2)},
+        "dusty": {36: Kick(f0=110, f1=55, tau_seconds=0.02, decay_seconds=0.18, drive=1.2),
+                  38: Snare(tone=0.6, noise_decay_seconds=0.1), 39: Clap(),
+                  42: HiHat(0.03), 46: HiHat(0.15)},
+        "gated": {36: Kick(f0=140, f1=55, tau_seconds=0.03, decay_seconds=0.25, drive=1.5),
+                  38: GatedSnare(tone=0.5, noise_decay_seconds=0.15), 39: Clap(),
+                  42: HiHat(0.04), 46: HiHat(0.25)},
+    }
+    kit = kits[name]
+    kit.update({45: Tom(100.0), 47: Tom(140.0), 50: Tom(190.0)})
+    return kit
+
+
+class Kit:
+    """A drum kit for note events whose pitch is a General MIDI drum number.
+
+    Each drum's sound is rendered once per variant (4 variants, seeded by the kit) and reused,
+    scaled by velocity — the drums scale linearly with velocity, so this equals rendering every
+    hit afresh with that variant's noise. The ``rng`` passed to :meth:`voice` picks the variant.
+    """
+
+    VARIANTS = 4
+
+    def __init__(self, name: str, seed: int = 0):
+        self.name = name
+        self.drums = _kit(name)
+        self.seed = seed
+        self._cache: dict[tuple[int, int, int], np.ndarray] = {}
+
+    def voice(self, note: Note, sample_rate: int, rng: np.random.Generator) -> np.ndarray:
+        gm = int(round(note.midi_pitch))
+        drum = self.drums.get(gm) or self.drums[38]
+        variant = int(rng.integers(self.VARIANTS))
+        key = (gm, variant, sample_rate)
+        if key not in self._cache:
+            unit = Note(0.0, note.duration_seconds, gm, 1.0)
+            self._cache[key] = drum.voice(unit, sample_rate,
+                                          np.random.default_rng([self.seed, gm, variant]))
+        return self._cache[key] * np.float32(note.velocity)
+
+
 INSTRUMENTS = {
     "epiano": EPiano, "bass": Bass, "lead": Lead, "pad": Pad, "pluck": Pluck,
-    "kick": Kick, "snare": Snare, "clap": Clap, "hat": HiHat,
+    "kick": Kick, "snare": Snare, "clap": Clap, "hat": HiHat, "synth": SynthBass,
+    "808": Sub808, "tom": Tom,
 }
+KITS = ("punchy", "house", "808", "dusty", "gated")
+
+
+def instrument(name: str, *, seed: int = 0):
+    """The production instrument for a style's instrument or kit name (cache-friendly voices)."""
+    if name in KITS:
+        return Kit(name, seed)
+    if name == "pad":
+        return Pad(seeded=True)
+    if name == "pluck":
+        return Pluck(seeded=True)
+    if name in INSTRUMENTS:
+        return INSTRUMENTS[name]()
+    raise ValueError(f"unknown instrument {name!r}; known: {sorted(INSTRUMENTS) + list(KITS)}")
 
 
 def render(notes: list[Note], instrument, sample_rate: int, frames: int,
-           rng: np.random.Generator) -> np.ndarray:
-    """Mix every note's voice into a mono float32 buffer of ``frames`` samples."""
+           rng: np.random.Generator, *, glide: bool = False) -> np.ndarray:
+    """Mix every note's voice into a mono float32 buffer of ``frames`` samples.
+
+    With ``glide`` (an instrument whose ``voice`` takes ``next_pitch``, i.e. :class:`Sub808`),
+    a note that runs into the next one slides to its pitch.
+    """
     out = np.zeros(frames, np.float32)
-    for note in notes:
+    notes = list(notes)
+    for i, note in enumerate(notes):
         start = int(round(note.start_seconds * sample_rate))
         if start >= frames:
             continue
-        v = instrument.voice(note, sample_rate, rng)
+        if glide and i + 1 < len(notes) and \
+                notes[i + 1].start_seconds - note.end_seconds < 0.03:
+            v = instrument.voice(note, sample_rate, rng, next_pitch=notes[i + 1].midi_pitch)
+        else:
+            v = instrument.voice(note, sample_rate, rng)
         if start < 0:
             v = v[-start:]
             start = 0

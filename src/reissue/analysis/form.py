@@ -41,7 +41,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .frontend import low_rate_spectrogram
+from .frontend import beat_means, chroma_matrix, low_rate_spectrogram
 
 __all__ = ["Section", "Form", "analyze_form", "base_label"]
 
@@ -84,19 +84,10 @@ def base_label(label: str) -> str:
 
 
 @functools.lru_cache(maxsize=4)
-def _matrices(n_bins: int, rate: int) -> tuple[np.ndarray, np.ndarray]:
-    """(chroma folding [12, bins] of a C2–B6 semitone map, 40-band mel filterbank)."""
+def _mel(n_bins: int, rate: int) -> np.ndarray:
     import librosa
 
-    freqs = np.fft.rfftfreq(2 * (n_bins - 1), 1.0 / rate)
-    midi = np.arange(36, 96)
-    with np.errstate(divide="ignore"):
-        fm = 69 + 12 * np.log2(np.maximum(freqs, 1e-9) / 440.0)
-    semis = np.maximum(0.0, 1.0 - np.abs(fm[None, :] - midi[:, None]))
-    fold = np.zeros((12, len(midi)))
-    fold[midi % 12, np.arange(len(midi))] = 1.0
-    mel = librosa.filters.mel(sr=rate, n_fft=2 * (n_bins - 1), n_mels=40)
-    return (fold @ semis).astype(np.float32), mel.astype(np.float32)
+    return librosa.filters.mel(sr=rate, n_fft=2 * (n_bins - 1), n_mels=40).astype(np.float32)
 
 
 def _beat_views(power: np.ndarray, freqs: np.ndarray, frame_seconds: float, beats: np.ndarray,
@@ -104,17 +95,14 @@ def _beat_views(power: np.ndarray, freqs: np.ndarray, frame_seconds: float, beat
     """Beat-synchronous chroma [12, B] (unit norm), MFCC [12, B] and level dB [B]."""
     import librosa
 
-    chroma_map, mel_fb = _matrices(power.shape[0], int(round(2 * freqs[-1])))
-    chroma = chroma_map @ power
-    mfcc = librosa.feature.mfcc(S=librosa.power_to_db(mel_fb @ power), n_mfcc=13)[1:]
+    rate = int(round(2 * freqs[-1]))
+    chroma = chroma_matrix(power.shape[0], rate) @ power
+    mfcc = librosa.feature.mfcc(S=librosa.power_to_db(_mel(power.shape[0], rate) @ power),
+                                n_mfcc=13)[1:]
     ms = power.sum(axis=0) / power.shape[0] ** 2
-    starts = np.clip(np.round(beats / frame_seconds).astype(int), 0, power.shape[1] - 1)
-    starts = np.maximum.accumulate(starts)
-    counts = np.diff(np.append(starts, power.shape[1])).astype(float)
-    counts[counts == 0] = 1.0
 
     def mean(x: np.ndarray) -> np.ndarray:
-        return np.add.reduceat(x, starts, axis=-1) / counts
+        return beat_means(x, frame_seconds, beats)
 
     chroma_b = mean(chroma)
     chroma_b /= np.linalg.norm(chroma_b, axis=0, keepdims=True) + 1e-9

@@ -10,11 +10,12 @@ Conventions
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["LowRateSpectrogram", "low_rate_spectrogram", "onset_density"]
+__all__ = ["LowRateSpectrogram", "low_rate_spectrogram", "onset_density", "beat_chroma"]
 
 LOW_RATE = 11025
 
@@ -67,3 +68,36 @@ def onset_density(spec: LowRateSpectrogram) -> float:
     peaks, _ = scipy.signal.find_peaks(flux, height=height, distance=distance)
     duration = spec.power.shape[1] * spec.frame_seconds
     return float(len(peaks) / duration) if duration > 0 else 0.0
+
+
+@functools.lru_cache(maxsize=4)
+def chroma_matrix(n_bins: int, rate: int) -> np.ndarray:
+    """[12, bins] folding of a C2–B6 triangular semitone map (rows C, C#, …, B)."""
+    freqs = np.fft.rfftfreq(2 * (n_bins - 1), 1.0 / rate)
+    midi = np.arange(36, 96)
+    with np.errstate(divide="ignore"):
+        fm = 69 + 12 * np.log2(np.maximum(freqs, 1e-9) / 440.0)
+    semis = np.maximum(0.0, 1.0 - np.abs(fm[None, :] - midi[:, None]))
+    fold = np.zeros((12, len(midi)))
+    fold[midi % 12, np.arange(len(midi))] = 1.0
+    return (fold @ semis).astype(np.float32)
+
+
+def beat_means(x: np.ndarray, frame_seconds: float, beats: np.ndarray) -> np.ndarray:
+    """Mean of the columns of ``x`` [dims, frames] between consecutive beats (the last beat runs
+    to the end)."""
+    starts = np.clip(np.round(np.asarray(beats) / frame_seconds).astype(int), 0, x.shape[-1] - 1)
+    starts = np.maximum.accumulate(starts)
+    counts = np.diff(np.append(starts, x.shape[-1])).astype(float)
+    counts[counts == 0] = 1.0
+    return np.add.reduceat(x, starts, axis=-1) / counts
+
+
+def beat_chroma(spec: LowRateSpectrogram, beats) -> np.ndarray:
+    """Beat-synchronous chroma [12, beats], each column unit-norm (zeros stay zero)."""
+    beats = np.asarray(beats, float)
+    if beats.size == 0:
+        return np.zeros((12, 0))
+    chroma = chroma_matrix(spec.power.shape[0], int(round(2 * spec.freqs[-1]))) @ spec.power
+    c = beat_means(chroma, spec.frame_seconds, beats)
+    return c / (np.linalg.norm(c, axis=0, keepdims=True) + 1e-12)
