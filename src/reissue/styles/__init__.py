@@ -6,8 +6,9 @@ Conventions
   (policy ``keep``/``range``, ``range_bpm``, ``swing`` 0.5 straight … 0.75, ``feel``
   ``straight``/``half-time``), ``[layers]`` (which new layers: drums, bass, chords, lead),
   ``[drums]``, ``[bass]``, ``[chords]``, ``[lead]`` (instruments and step patterns), ``[mix]``
-  (gains in dB at intensity 1, sidechain), ``[restore]`` and ``[master]`` (loudness target,
-  true-peak ceiling, relative 1/3-octave target curve, width per band, compression).
+  (gains in dB at intensity 1, sidechain), ``[restore]`` and ``[master]`` (``loudness_lufs``,
+  ``ceiling_dbtp``, relative 1/3-octave ``curve_db``, ``width`` and ``compression_db`` per band
+  [low, mid, high], ``glue_db`` — the fields of :class:`reissue.produce.master.MasterTarget`).
 * Step patterns: 16 characters per 4/4 bar (sixteenth notes); ``.`` is a rest and a digit 1–9 a
   hit with velocity digit/9; several bars separated by commas are cycled bar by bar.
 * Every key is checked on load; an error names the file, the key, the value and the allowed
@@ -124,7 +125,28 @@ def _table(keys: dict):
 
 
 _LAYER_DB = _table({k: _num(-40, 6) for k in ("drums", "bass", "chords", "lead")})
-_WIDTH = _table({k: _num(0, 2) for k in ("low", "mid", "high")})
+
+
+def _triple(lo: float, hi: float, first_hi: float | None = None):
+    def check(v):
+        if (not isinstance(v, list) or len(v) != 3 or any(
+                isinstance(x, bool) or not isinstance(x, (int, float)) for x in v)):
+            return "must be a list of three numbers [low band, mid band, high band]"
+        limits = [(lo, first_hi if first_hi is not None else hi), (lo, hi), (lo, hi)]
+        for x, (a, b), band in zip(v, limits, ("low", "mid", "high")):
+            if not a <= x <= b:
+                return f"{band} band must be in [{a}, {b}]"
+        return None
+    return check
+
+
+def _pair_hz(v):
+    if (not isinstance(v, list) or len(v) != 2
+            or any(isinstance(x, bool) or not isinstance(x, (int, float)) for x in v)):
+        return "must be [low/mid, mid/high] crossover frequencies in Hz"
+    if not (40 <= v[0] <= 400 and 1000 <= v[1] <= 12000 and v[1] >= 2 * v[0]):
+        return "must satisfy 40 ≤ low/mid ≤ 400, 1000 ≤ mid/high ≤ 12000, an octave apart"
+    return None
 
 SCHEMA: dict[str, dict[str, Any]] = {
     "": {"name": _text, "description": _text},
@@ -144,8 +166,9 @@ SCHEMA: dict[str, dict[str, Any]] = {
             "layers_db": _LAYER_DB, "duck_db": _num(0, 12), "duck_release_beats": _num(0.05, 2)},
     "restore": {"strength": _num(0, 1)},
     "master": {"loudness_lufs": _num(-24, -6), "ceiling_dbtp": _num(-6, -1),
-               "eq_max_db": _num(0, 12), "compression": _num(0, 1), "glue": _num(0, 1),
-               "width": _WIDTH, "curve": _curve},
+               "eq_max_db": _num(0, 12), "compression_db": _triple(0, 12),
+               "glue_db": _num(0, 6), "width": _triple(0, 2, first_hi=1),
+               "curve_db": _curve, "crossovers_hz": _pair_hz, "max_limiting_lu": _num(0, 20)},
 }
 REQUIRED = {"": ("name", "description"), "master": ("loudness_lufs",)}
 
@@ -160,8 +183,9 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "mix": {"original_db": 0.0, "original_drums_db": 0.0, "layers_db": {}, "duck_db": 0.0,
             "duck_release_beats": 0.5},
     "restore": {"strength": 1.0},
-    "master": {"ceiling_dbtp": -1.0, "eq_max_db": 6.0, "compression": 0.4, "glue": 0.4,
-               "width": {"low": 0.0, "mid": 1.0, "high": 1.0}, "curve": None},
+    "master": {"ceiling_dbtp": -1.0, "eq_max_db": 6.0, "compression_db": [2.0, 1.5, 1.0],
+               "glue_db": 1.5, "width": [0.0, 1.0, 1.0], "curve_db": None,
+               "crossovers_hz": [120.0, 4000.0], "max_limiting_lu": 6.0},
 }
 
 
