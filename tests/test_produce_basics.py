@@ -8,7 +8,7 @@ import pytest
 from reissue import instruments as ins
 from reissue.arrange import TimeMap
 from reissue.cost import CostMeter
-from reissue.produce.render import duck_envelope
+from reissue.produce.sidechain import duck_envelope
 from reissue.produce.separate import attenuate_percussive
 from reissue.produce.stft import process
 
