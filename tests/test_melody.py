@@ -145,7 +145,7 @@ def test_repeated_notes_are_separated(rng):
     """Four re-struck notes of the same pitch (40 ms gaps) over a sustained chord are four
     notes (onset F ≥ 0.99), not one long note."""
     notes = [Note(0.2 + 0.5 * k, 0.46, 76, 0.8) for k in range(4)]
-    chord = [Note(0.1, 2.2, p, 0.5) for p in (60, 64, 67)]
+    chord = [Note(0.2, 2.1, p, 0.5) for p in (60, 64, 67)]
     y = _mix([(notes, ins.Lead(), 1.0), (chord, ins.EPiano(), 0.4)], 2.5, rng)
     mel = analyze_melody(y, SR)
     truth = [(n.start_seconds, n.end_seconds, 76) for n in notes]

@@ -401,7 +401,7 @@ def _notes(f0: np.ndarray, strength: np.ndarray, sal: np.ndarray, params: _Param
     if params.onset_snap_seconds > 0 and len(starts):
         starts, ends = _snap_onsets(np.asarray(starts), np.asarray(ends), np.asarray(pitches),
                                     sal, params)
-    return [(round(a * HOP_SECONDS, 4), round(b * HOP_SECONDS, 4), int(p))
+    return [(round(float(a) * HOP_SECONDS, 4), round(float(b) * HOP_SECONDS, 4), int(p))
             for a, b, p in zip(starts, ends, pitches)]
 
 
