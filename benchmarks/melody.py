@@ -79,7 +79,7 @@ def run_argmax(y):
     k = sal.argmax(axis=1)
     f0 = np.where(voiced, bin_hz[k], 0.0)
     strength = np.where(voiced, frame_max, 0.0)
-    notes = mel._notes(f0, strength, sal, p)
+    notes = list(mel._notes_seconds(*mel._note_frames(f0, strength, sal, p)))
     return np.arange(len(f0)) * mel.HOP_SECONDS, f0, notes
 
 
@@ -94,8 +94,8 @@ def run_pyin(y):
     grid = np.arange(int(times[-1] / mel.HOP_SECONDS) + 1) * mel.HOP_SECONDS
     g = f0[np.clip(np.searchsorted(times, grid), 0, len(f0) - 1)]
     no_salience = np.zeros((len(g), mel._N_BINS), np.float32)
-    notes = mel._notes(g, np.where(g > 0, 1.0, 0.0), no_salience,
-                       mel._Params(onset_snap_seconds=0.0))
+    notes = list(mel._notes_seconds(*mel._note_frames(
+        g, np.where(g > 0, 1.0, 0.0), no_salience, mel._Params(onset_snap_seconds=0.0))))
     return times, f0, notes
 
 

@@ -58,14 +58,11 @@ from ..errors import ParameterError
 __all__ = ["Melody", "analyze_melody", "melody_salience", "ANALYSIS_SAMPLE_RATE", "HOP_SECONDS"]
 
 ANALYSIS_SAMPLE_RATE = 11025
-_HOP = 110
-HOP_SECONDS = _HOP / ANALYSIS_SAMPLE_RATE
-_N_FFT = 1024
+HOP_SECONDS = 110 / 11025
 _FMIN_HZ = 55.0
 _BINS_PER_OCTAVE = 36
 _N_OCTAVES = 5
 _N_BINS = _BINS_PER_OCTAVE * _N_OCTAVES
-_F_PEAK_MAX_HZ = 5000.0
 
 
 @dataclass(frozen=True)
@@ -97,8 +94,12 @@ class Melody:
 class _Params:
     """Tuning constants (chosen on the dev split; see benchmarks/melody.py)."""
 
+    analysis_rate: int = 22050
+    n_fft: int = 1024
+    window_length: int = 1024
+    peak_max_hz: float = 8000.0
     n_harmonics: int = 10
-    harmonic_decay: float = 0.8        # α
+    harmonic_decay: float = 0.9        # α
     magnitude_power: float = 1.0       # β
     peak_range_db: float = 40.0        # peaks kept within this of the frame maximum
     max_peaks: int = 30                # … and at most this many, the strongest
@@ -107,13 +108,16 @@ class _Params:
     step_cost: float = 0.08            # λ per bin of pitch move between frames (log-salience units)
     jump_cost: float = 1.5             # cap of the move cost (a new note anywhere)
     voicing_cost: float = 2.0          # voiced ↔ unvoiced switch
-    voicing_ratio: float = 0.25        # unvoiced wins below this × running median of frame maxima
+    voicing_ratio: float = 0.4        # unvoiced wins below this × running median of frame maxima
     median_seconds: float = 3.0        # running-median window for the voicing reference
     note_jump_semitones: float = 0.7
     note_hold_seconds: float = 0.06
     min_note_seconds: float = 0.08
     rearticulation_db: float = 6.0
     loudness_weighting: float = 1.0   # fraction of the A-weighting applied to the spectrum
+    note_voicing_ratio: float = 0.5    # notes below this × the local melody level are dropped
+    voicing_window_seconds: float = 5.0
+    contour_from_notes: bool = True   # unvoice contour frames outside the kept notes
     onset_snap_seconds: float = 0.05
     onset_rise: float = 0.7       # log-salience rise over 2 frames (0.7 ≈ 6 dB)
     prior_low_midi: float = 52.0       # salience prior falls below this pitch …
@@ -135,16 +139,20 @@ def _check(y: np.ndarray, sample_rate: int) -> np.ndarray:
     return np.asarray(y, dtype=np.float32)
 
 
-def _spectrum(y: np.ndarray, sample_rate: int) -> np.ndarray:
-    """Complex STFT at 11025 Hz, frames centred on ``i·hop``; shape (n_frames, n_fft//2+1)."""
-    if sample_rate != ANALYSIS_SAMPLE_RATE:
-        y = soxr.resample(y, sample_rate, ANALYSIS_SAMPLE_RATE).astype(np.float32, copy=False)
-    n_frames = 1 + len(y) // _HOP
-    padded = np.zeros(n_frames * _HOP + _N_FFT, np.float32)
-    padded[_N_FFT // 2: _N_FFT // 2 + len(y)] = y
-    frames = sliding_window_view(padded, _N_FFT)[::_HOP][:n_frames]
-    window = np.hanning(_N_FFT + 1)[:-1].astype(np.float32)  # periodic Hann
-    return scipy.fft.rfft(frames * window, axis=-1)
+def _spectrum(y: np.ndarray, sample_rate: int, params: _Params = _DEFAULT) -> np.ndarray:
+    """Complex STFT at ``params.analysis_rate``, frames centred on ``i·hop``;
+    shape (n_frames, n_fft//2+1). The window may be shorter than the FFT (zero-padded)."""
+    rate = params.analysis_rate
+    if sample_rate != rate:
+        y = soxr.resample(y, sample_rate, rate).astype(np.float32, copy=False)
+    hop = int(round(HOP_SECONDS * rate))
+    n_fft, win = params.n_fft, params.window_length
+    n_frames = 1 + len(y) // hop
+    padded = np.zeros(n_frames * hop + win, np.float32)
+    padded[win // 2: win // 2 + len(y)] = y
+    frames = sliding_window_view(padded, win)[::hop][:n_frames]
+    window = np.hanning(win + 1)[:-1].astype(np.float32)  # periodic Hann
+    return scipy.fft.rfft(frames * window, n=n_fft, axis=-1)
 
 
 _LUT_SIZE = 256
@@ -185,10 +193,16 @@ def _salience_kernel(spec, bin_weight, n_bins, bins_per_octave, fmin, bin_hz, km
             pk_bin[n_pk] = k
             pk_pow[n_pk] = p
             n_pk += 1
-        if n_pk > max_peaks:  # keep the strongest max_peaks
-            cut = np.sort(pk_pow[:n_pk])[n_pk - max_peaks]
-        else:
-            cut = 0.0
+        cut = 0.0
+        if n_pk > max_peaks:  # raise the threshold in 1.5 dB steps until ≤ max_peaks remain
+            cut = thr
+            count = n_pk
+            while count > max_peaks:
+                cut *= 1.4125
+                count = 0
+                for q in range(n_pk):
+                    if pk_pow[q] >= cut:
+                        count += 1
         for q in range(n_pk):
             p = pk_pow[q]
             if p < cut:
@@ -229,11 +243,11 @@ def melody_salience(y: np.ndarray, sample_rate: int, *, params: _Params = _DEFAU
         Centre frequency of each pitch bin (55 Hz · 2^(k/36)).
     """
     y = _check(y, sample_rate)
-    spec = _spectrum(y, sample_rate)
-    bin_hz = ANALYSIS_SAMPLE_RATE / _N_FFT
-    kmax = min(int(_F_PEAK_MAX_HZ / bin_hz), spec.shape[1] - 2)
+    spec = _spectrum(y, sample_rate, params)
+    bin_hz = params.analysis_rate / params.n_fft
+    kmax = min(int(params.peak_max_hz / bin_hz), spec.shape[1] - 2)
     # a full-scale sine under this periodic Hann window has peak |X| = N/4
-    floor_power = (10 ** (params.floor_dbfs / 20) * _N_FFT / 4) ** 2
+    floor_power = (10 ** (params.floor_dbfs / 20) * params.window_length / 4) ** 2
     freqs = np.arange(spec.shape[1]) * bin_hz
     weight_db = params.loudness_weighting * _a_weighting_db(np.maximum(freqs, 1.0))
     bin_weight = (10.0 ** (weight_db / 10.0)).astype(np.float32)
@@ -389,24 +403,48 @@ def _refine_f0(sal: np.ndarray, path: np.ndarray, bin_freqs: np.ndarray) -> np.n
     return f0
 
 
-def _notes(f0: np.ndarray, strength: np.ndarray, sal: np.ndarray, params: _Params
-           ) -> list[tuple[float, float, int]]:
-    """Segment the contour into notes (see the module notes)."""
+def _note_frames(f0: np.ndarray, strength: np.ndarray, sal: np.ndarray, params: _Params
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Segment the contour into notes: (start frame, end frame (exclusive), MIDI pitch) arrays."""
     midi = np.where(f0 > 0, 69.0 + 12.0 * np.log2(np.maximum(f0, 1e-9) / 440.0), np.nan)
     hold = max(1, int(round(params.note_hold_seconds / HOP_SECONDS)))
     min_len = max(1, int(round(params.min_note_seconds / HOP_SECONDS)))
     level_db = 20.0 * np.log10(np.maximum(strength, 1e-12))
     starts, ends, pitches = _segment_kernel(midi, level_db, hold, min_len,
                                             params.note_jump_semitones, params.rearticulation_db)
+    starts = np.asarray(starts, np.int64).reshape(-1)
+    ends = np.asarray(ends, np.int64).reshape(-1)
+    pitches = np.asarray(pitches, np.int64).reshape(-1)
     if params.onset_snap_seconds > 0 and len(starts):
-        starts, ends = _snap_onsets(np.asarray(starts), np.asarray(ends), np.asarray(pitches),
-                                    sal, params)
-    return [(round(float(a) * HOP_SECONDS, 4), round(float(b) * HOP_SECONDS, 4), int(p))
-            for a, b, p in zip(starts, ends, pitches)]
+        starts, ends, pitches = _snap_onsets(starts, ends, pitches, sal, params)
+    return starts, ends, pitches
+
+
+def _voicing_filter(starts: np.ndarray, ends: np.ndarray, pitches: np.ndarray,
+                    strength: np.ndarray, params: _Params
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Drop notes much weaker than the melody around them (Melodia's contour voicing idea, on
+    notes): a note's level is the mean salience along it; the reference is the duration-weighted
+    median level of the notes within ``±voicing_window_seconds``."""
+    if params.note_voicing_ratio <= 0 or len(starts) == 0:
+        return starts, ends, pitches
+    level = np.array([strength[a:b].mean() for a, b in zip(starts, ends)])
+    dur = (ends - starts).astype(float)
+    centre = 0.5 * (starts + ends) * HOP_SECONDS
+    keep = np.ones(len(starts), bool)
+    w = params.voicing_window_seconds
+    for i in range(len(starts)):
+        near = np.abs(centre - centre[i]) <= w
+        lv, dv = level[near], dur[near]
+        order = np.argsort(lv)
+        cum = np.cumsum(dv[order])
+        ref = lv[order][np.searchsorted(cum, 0.5 * cum[-1])]
+        keep[i] = level[i] >= params.note_voicing_ratio * ref
+    return starts[keep], ends[keep], pitches[keep]
 
 
 def _snap_onsets(starts: np.ndarray, ends: np.ndarray, pitches: np.ndarray, sal: np.ndarray,
-                 params: _Params) -> tuple[np.ndarray, np.ndarray]:
+                 params: _Params) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Move each note start to the steepest rise of the salience at its pitch (±⅓ semitone)
     within ``onset_snap_seconds``: the Viterbi path changes note a few frames late (a jump must
     pay for itself) and a slow attack is voiced late; the rise of the linear salience is steepest
@@ -434,7 +472,7 @@ def _snap_onsets(starts: np.ndarray, ends: np.ndarray, pitches: np.ndarray, sal:
                 ends[i - 1] = new
             starts[i] = new
     keep = ends - starts > 0
-    return starts[keep], ends[keep]
+    return starts[keep], ends[keep], pitches[keep]
 
 
 @numba.njit(cache=True, nogil=True)
@@ -529,6 +567,18 @@ def analyze_melody(y: np.ndarray, sample_rate: int, *, params: _Params = _DEFAUL
     path = _decode(sal, params)
     f0 = _refine_f0(sal, path, bin_freqs)
     strength = np.where(path >= 0, sal[np.arange(len(path)), np.maximum(path, 0)], 0.0)
-    notes = _notes(f0, strength, sal, params)
+    starts, ends, pitches = _note_frames(f0, strength, sal, params)
+    starts, ends, pitches = _voicing_filter(starts, ends, pitches, strength, params)
+    if params.contour_from_notes:
+        covered = np.zeros(len(f0) + 1, np.int64)
+        np.add.at(covered, starts, 1)
+        np.add.at(covered, ends, -1)
+        f0 = np.where(np.cumsum(covered)[:-1] > 0, f0, 0.0)
     times = np.arange(len(f0)) * HOP_SECONDS
-    return Melody(tuple(notes), times, f0.astype(np.float64))
+    return Melody(_notes_seconds(starts, ends, pitches), times, f0.astype(np.float64))
+
+
+def _notes_seconds(starts: np.ndarray, ends: np.ndarray, pitches: np.ndarray
+                   ) -> tuple[tuple[float, float, int], ...]:
+    return tuple((round(float(a) * HOP_SECONDS, 4), round(float(b) * HOP_SECONDS, 4), int(p))
+                 for a, b, p in zip(starts, ends, pitches))
