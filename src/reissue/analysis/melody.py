@@ -111,17 +111,20 @@ class _Params:
     voicing_ratio: float = 0.4        # unvoiced wins below this × running median of frame maxima
     median_seconds: float = 3.0        # running-median window for the voicing reference
     note_jump_semitones: float = 0.7
-    note_hold_seconds: float = 0.06
-    min_note_seconds: float = 0.08
+    note_hold_seconds: float = 0.04
+    min_note_seconds: float = 0.05
     rearticulation_db: float = 6.0
     loudness_weighting: float = 1.0   # fraction of the A-weighting applied to the spectrum
     note_voicing_ratio: float = 0.5    # notes below this × the local melody level are dropped
     voicing_window_seconds: float = 5.0
     contour_from_notes: bool = True   # unvoice contour frames outside the kept notes
+    onset_backtrack: float = 0.5      # >0: move starts back while salience > this × note level
+    onset_backtrack_seconds: float = 0.05
     onset_snap_seconds: float = 0.05
     onset_rise: float = 0.7       # log-salience rise over 2 frames (0.7 ≈ 6 dB)
     prior_low_midi: float = 52.0       # salience prior falls below this pitch …
     prior_low_db_per_octave: float = 6.0  # … by this much per octave
+    prior_slope_db_per_octave: float = 1.0  # favour higher pitches by this much per octave
 
 
 _DEFAULT = _Params()
@@ -371,6 +374,7 @@ def _decode(sal: np.ndarray, params: _Params) -> np.ndarray:
     midi = 69.0 + 12.0 * np.log2(_FMIN_HZ * 2.0 ** (np.arange(sal.shape[1]) / _BINS_PER_OCTAVE)
                                  / 440.0)
     prior_db = -params.prior_low_db_per_octave * np.maximum(params.prior_low_midi - midi, 0) / 12
+    prior_db = prior_db + params.prior_slope_db_per_octave * (midi - 69.0) / 12.0
     prior = prior_db * (np.log(10.0) / 20.0)
     width = max(1, int(round(params.median_seconds / HOP_SECONDS)))
     ref = _running_median(np.where(active, frame_max, 0.0), width)
@@ -450,6 +454,7 @@ def _snap_onsets(starts: np.ndarray, ends: np.ndarray, pitches: np.ndarray, sal:
     pay for itself) and a slow attack is voiced late; the rise of the linear salience is steepest
     when the attack crosses the analysis window's centre, so it marks the onset without bias."""
     w = max(1, int(round(params.onset_snap_seconds / HOP_SECONDS)))
+    wb = max(1, int(round(params.onset_backtrack_seconds / HOP_SECONDS)))
     n_frames, n_bins = sal.shape
     kb = np.clip(np.round(_BINS_PER_OCTAVE * np.log2(440.0 * 2.0 ** ((pitches - 69) / 12)
                                                        / _FMIN_HZ)).astype(int), 1, n_bins - 2)
@@ -460,12 +465,25 @@ def _snap_onsets(starts: np.ndarray, ends: np.ndarray, pitches: np.ndarray, sal:
         hi = min(n_frames - 1, starts[i] + w + 1, ends[i] - 1)
         if hi <= lo:
             continue
-        track = sal[lo - 1:hi + 1, kb[i] - 1:kb[i] + 2].max(axis=1)
-        track = np.log(track + 1e-3 * track.max() + 1e-30)
-        rise = track[2:] - track[:-2]
-        j = int(np.argmax(rise))
-        if rise[j] > params.onset_rise:
+        if params.onset_backtrack > 0:
+            a = starts[i]
+            level = np.median(sal[a:min(ends[i], a + 10), kb[i] - 1:kb[i] + 2].max(axis=1))
+            limit = max(0, a - wb, starts[i - 1] + 1 if i > 0 else 0)
+            t = a
+            while t > limit and sal[t - 1, kb[i] - 1:kb[i] + 2].max() > params.onset_backtrack * level:
+                t -= 1
+            new = t
+            if new == a:
+                continue
+        else:
+            track = sal[lo - 1:hi + 1, kb[i] - 1:kb[i] + 2].max(axis=1)
+            track = np.log(track + 1e-3 * track.max() + 1e-30)
+            rise = track[2:] - track[:-2]
+            j = int(np.argmax(rise))
+            if rise[j] <= params.onset_rise:
+                continue
             new = lo + j
+        if True:
             if i > 0 and new < ends[i - 1]:
                 if new <= starts[i - 1]:
                     continue
