@@ -588,12 +588,26 @@ def analyze_melody(y: np.ndarray, sample_rate: int, *, params: _Params = _DEFAUL
     starts, ends, pitches = _note_frames(f0, strength, sal, params)
     starts, ends, pitches = _voicing_filter(starts, ends, pitches, strength, params)
     if params.contour_from_notes:
-        covered = np.zeros(len(f0) + 1, np.int64)
-        np.add.at(covered, starts, 1)
-        np.add.at(covered, ends, -1)
-        f0 = np.where(np.cumsum(covered)[:-1] > 0, f0, 0.0)
+        f0 = _contour_from_notes(f0, starts, ends, pitches)
     times = np.arange(len(f0)) * HOP_SECONDS
     return Melody(_notes_seconds(starts, ends, pitches), times, f0.astype(np.float64))
+
+
+def _contour_from_notes(f0: np.ndarray, starts: np.ndarray, ends: np.ndarray,
+                        pitches: np.ndarray) -> np.ndarray:
+    """The frame contour made consistent with the notes: unvoiced outside them, and inside a
+    note every frame further than 0.7 semitone from the note's pitch (the frames a boundary
+    correction moved into the note, a stray octave jump) takes the note's pitch; the rest keep
+    their measured pitch (vibrato, glides, tuning)."""
+    note_midi = np.full(len(f0), np.nan)
+    for a, b, p in zip(starts, ends, pitches):
+        note_midi[a:b] = p
+    with np.errstate(divide="ignore", invalid="ignore"):
+        midi = 69.0 + 12.0 * np.log2(f0 / 440.0)
+    out = np.where(np.isnan(note_midi), 0.0, f0)
+    stray = ~np.isnan(note_midi) & ~(np.abs(midi - note_midi) <= 0.7)
+    out[stray] = 440.0 * 2.0 ** ((note_midi[stray] - 69.0) / 12.0)
+    return out
 
 
 def _notes_seconds(starts: np.ndarray, ends: np.ndarray, pitches: np.ndarray
