@@ -95,7 +95,7 @@ def run_pyin(y):
     g = f0[np.clip(np.searchsorted(times, grid), 0, len(f0) - 1)]
     no_salience = np.zeros((len(g), mel._N_BINS), np.float32)
     notes = list(mel._notes_seconds(*mel._note_frames(
-        g, np.where(g > 0, 1.0, 0.0), no_salience, mel._Params(onset_snap_seconds=0.0))))
+        g, np.where(g > 0, 1.0, 0.0), no_salience, mel.MelodyParams(onset_backtrack=0.0))))
     return times, f0, notes
 
 

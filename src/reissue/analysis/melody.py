@@ -91,43 +91,78 @@ class Melody:
 
 
 @dataclass(frozen=True)
-class _Params:
-    """Tuning constants (chosen on the dev split; see benchmarks/melody.py)."""
+class MelodyParams:
+    """Tuning of :func:`analyze_melody` (defaults chosen on the accuracy sets' dev split).
+
+    Spectrum: ``analysis_rate`` Hz (a multiple of 11025), Hann ``window_length`` samples
+    zero-padded to ``n_fft``, peaks up to ``peak_max_hz``; ``loudness_weighting`` is the fraction
+    of the A-weighting (dB) applied to the spectrum before peak picking.
+    Salience: the ``max_peaks`` strongest peaks within ``peak_range_db`` of the frame maximum and
+    above ``floor_dbfs`` vote ``magnitude**magnitude_power · harmonic_decay**(h−1)`` for
+    h = 1…``n_harmonics`` with a cos² kernel of ±``kernel_bins`` ⅓-semitone bins.
+    Decoding: per frame and per ⅓-semitone bin of pitch move ``step_cost`` (log-salience units),
+    capped at ``jump_cost``; ``voicing_cost`` per voiced/unvoiced switch; the unvoiced state scores
+    ``voicing_ratio`` × the running median (``median_seconds``) of the frame maxima. The pitch
+    prior falls ``prior_low_db_per_octave`` below MIDI ``prior_low_midi`` and rises
+    ``prior_slope_db_per_octave`` per octave overall (the melody is usually the top voice).
+    Notes: cut at moves > ``note_jump_semitones`` held ``note_hold_seconds`` and at rises of
+    ``rearticulation_db`` after a dip; shorter than ``min_note_seconds`` dropped; notes whose mean
+    salience is below ``note_voicing_ratio`` × the duration-weighted median of the notes within
+    ±``voicing_window_seconds`` dropped; starts moved back (≤ ``onset_backtrack_seconds``) while
+    the salience at the note's pitch stays above ``onset_backtrack`` × the note's level.
+    """
 
     analysis_rate: int = 22050
     n_fft: int = 1024
     window_length: int = 1024
     peak_max_hz: float = 8000.0
+    loudness_weighting: float = 1.0
     n_harmonics: int = 10
-    harmonic_decay: float = 0.9        # α
-    magnitude_power: float = 1.0       # β
-    peak_range_db: float = 40.0        # peaks kept within this of the frame maximum
-    max_peaks: int = 30                # … and at most this many, the strongest
-    floor_dbfs: float = -75.0          # peaks below this (re a full-scale sine) are ignored
-    kernel_bins: float = 3.0           # ± half-width of the cos² vote kernel (⅓-semitone bins)
-    step_cost: float = 0.08            # λ per bin of pitch move between frames (log-salience units)
-    jump_cost: float = 1.5             # cap of the move cost (a new note anywhere)
-    voicing_cost: float = 2.0          # voiced ↔ unvoiced switch
-    voicing_ratio: float = 0.4        # unvoiced wins below this × running median of frame maxima
-    median_seconds: float = 3.0        # running-median window for the voicing reference
+    harmonic_decay: float = 0.9
+    magnitude_power: float = 1.0
+    peak_range_db: float = 40.0
+    max_peaks: int = 30
+    floor_dbfs: float = -75.0
+    kernel_bins: float = 3.0
+    step_cost: float = 0.08
+    jump_cost: float = 1.5
+    voicing_cost: float = 2.0
+    voicing_ratio: float = 0.4
+    median_seconds: float = 3.0
+    prior_low_midi: float = 52.0
+    prior_low_db_per_octave: float = 6.0
+    prior_slope_db_per_octave: float = 1.0
     note_jump_semitones: float = 0.7
     note_hold_seconds: float = 0.04
     min_note_seconds: float = 0.05
     rearticulation_db: float = 6.0
-    loudness_weighting: float = 1.0   # fraction of the A-weighting applied to the spectrum
-    note_voicing_ratio: float = 0.5    # notes below this × the local melody level are dropped
+    note_voicing_ratio: float = 0.5
     voicing_window_seconds: float = 5.0
-    contour_from_notes: bool = True   # unvoice contour frames outside the kept notes
-    onset_backtrack: float = 0.5      # >0: move starts back while salience > this × note level
+    onset_backtrack: float = 0.5
     onset_backtrack_seconds: float = 0.05
-    onset_snap_seconds: float = 0.05
-    onset_rise: float = 0.7       # log-salience rise over 2 frames (0.7 ≈ 6 dB)
-    prior_low_midi: float = 52.0       # salience prior falls below this pitch …
-    prior_low_db_per_octave: float = 6.0  # … by this much per octave
-    prior_slope_db_per_octave: float = 1.0  # favour higher pitches by this much per octave
+
+    def __post_init__(self) -> None:
+        if self.analysis_rate <= 0 or self.analysis_rate % 11025:
+            raise ParameterError(f"analysis_rate={self.analysis_rate} must be a positive "
+                                 "multiple of 11025 (the ≈10 ms hop must be whole samples)")
+        if not 16 <= self.window_length <= self.n_fft:
+            raise ParameterError(f"window_length={self.window_length} must be in [16, n_fft="
+                                 f"{self.n_fft}]")
+        if not 0 < self.peak_max_hz <= self.analysis_rate / 2:
+            raise ParameterError(f"peak_max_hz={self.peak_max_hz} must be in (0, "
+                                 f"{self.analysis_rate / 2}]")
+        if self.n_harmonics < 1 or self.max_peaks < 1:
+            raise ParameterError(f"n_harmonics={self.n_harmonics} and max_peaks="
+                                 f"{self.max_peaks} must be ≥ 1")
+        if not 0 < self.harmonic_decay <= 1 or self.kernel_bins <= 0:
+            raise ParameterError(f"harmonic_decay={self.harmonic_decay} must be in (0, 1] and "
+                                 f"kernel_bins={self.kernel_bins} > 0")
+        if min(self.step_cost, self.jump_cost, self.voicing_cost, self.voicing_ratio,
+               self.note_voicing_ratio, self.onset_backtrack, self.min_note_seconds) < 0:
+            raise ParameterError("costs, ratios and durations of MelodyParams must be ≥ 0")
 
 
-_DEFAULT = _Params()
+_DEFAULT = MelodyParams()
 
 
 def _check(y: np.ndarray, sample_rate: int) -> np.ndarray:
@@ -142,7 +177,7 @@ def _check(y: np.ndarray, sample_rate: int) -> np.ndarray:
     return np.asarray(y, dtype=np.float32)
 
 
-def _spectrum(y: np.ndarray, sample_rate: int, params: _Params = _DEFAULT) -> np.ndarray:
+def _spectrum(y: np.ndarray, sample_rate: int, params: MelodyParams = _DEFAULT) -> np.ndarray:
     """Complex STFT at ``params.analysis_rate``, frames centred on ``i·hop``;
     shape (n_frames, n_fft//2+1). The window may be shorter than the FFT (zero-padded)."""
     rate = params.analysis_rate
@@ -235,7 +270,7 @@ def _salience_kernel(spec, bin_weight, n_bins, bins_per_octave, fmin, bin_hz, km
     return sal
 
 
-def melody_salience(y: np.ndarray, sample_rate: int, *, params: _Params = _DEFAULT
+def melody_salience(y: np.ndarray, sample_rate: int, *, params: MelodyParams = _DEFAULT
                     ) -> tuple[np.ndarray, np.ndarray]:
     """Harmonic-sum pitch salience on a ⅓-semitone grid.
 
@@ -360,7 +395,7 @@ def _running_median(x: np.ndarray, width: int) -> np.ndarray:
     return np.interp(np.arange(n), np.arange(n_blocks) * block + (block - 1) / 2, smooth)
 
 
-def _decode(sal: np.ndarray, params: _Params) -> np.ndarray:
+def _decode(sal: np.ndarray, params: MelodyParams) -> np.ndarray:
     """Viterbi path (bin index per frame, −1 where unvoiced)."""
     n_frames = sal.shape[0]
     if n_frames == 0:
@@ -407,7 +442,7 @@ def _refine_f0(sal: np.ndarray, path: np.ndarray, bin_freqs: np.ndarray) -> np.n
     return f0
 
 
-def _note_frames(f0: np.ndarray, strength: np.ndarray, sal: np.ndarray, params: _Params
+def _note_frames(f0: np.ndarray, strength: np.ndarray, sal: np.ndarray, params: MelodyParams
                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Segment the contour into notes: (start frame, end frame (exclusive), MIDI pitch) arrays."""
     midi = np.where(f0 > 0, 69.0 + 12.0 * np.log2(np.maximum(f0, 1e-9) / 440.0), np.nan)
@@ -419,13 +454,13 @@ def _note_frames(f0: np.ndarray, strength: np.ndarray, sal: np.ndarray, params: 
     starts = np.asarray(starts, np.int64).reshape(-1)
     ends = np.asarray(ends, np.int64).reshape(-1)
     pitches = np.asarray(pitches, np.int64).reshape(-1)
-    if params.onset_snap_seconds > 0 and len(starts):
-        starts, ends, pitches = _snap_onsets(starts, ends, pitches, sal, params)
+    if params.onset_backtrack > 0 and len(starts):
+        starts, ends, pitches = _backtrack_onsets(starts, ends, pitches, sal, params)
     return starts, ends, pitches
 
 
 def _voicing_filter(starts: np.ndarray, ends: np.ndarray, pitches: np.ndarray,
-                    strength: np.ndarray, params: _Params
+                    strength: np.ndarray, params: MelodyParams
                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Drop notes much weaker than the melody around them (Melodia's contour voicing idea, on
     notes): a note's level is the mean salience along it; the reference is the duration-weighted
@@ -447,48 +482,32 @@ def _voicing_filter(starts: np.ndarray, ends: np.ndarray, pitches: np.ndarray,
     return starts[keep], ends[keep], pitches[keep]
 
 
-def _snap_onsets(starts: np.ndarray, ends: np.ndarray, pitches: np.ndarray, sal: np.ndarray,
-                 params: _Params) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Move each note start to the steepest rise of the salience at its pitch (±⅓ semitone)
-    within ``onset_snap_seconds``: the Viterbi path changes note a few frames late (a jump must
-    pay for itself) and a slow attack is voiced late; the rise of the linear salience is steepest
-    when the attack crosses the analysis window's centre, so it marks the onset without bias."""
-    w = max(1, int(round(params.onset_snap_seconds / HOP_SECONDS)))
+def _backtrack_onsets(starts: np.ndarray, ends: np.ndarray, pitches: np.ndarray,
+                      sal: np.ndarray, params: MelodyParams
+                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Move each note start back (at most ``onset_backtrack_seconds``, never before the previous
+    note's start) while the salience at its pitch (±⅓ semitone) stays above ``onset_backtrack``
+    × the note's level (median over its first 100 ms): the Viterbi path changes note a few
+    frames late (a jump must pay for itself) and slow attacks (bowed strings) are voiced late.
+    The previous note is shortened to meet the new start."""
     wb = max(1, int(round(params.onset_backtrack_seconds / HOP_SECONDS)))
-    n_frames, n_bins = sal.shape
+    n_bins = sal.shape[1]
     kb = np.clip(np.round(_BINS_PER_OCTAVE * np.log2(440.0 * 2.0 ** ((pitches - 69) / 12)
                                                        / _FMIN_HZ)).astype(int), 1, n_bins - 2)
     starts = starts.copy()
     ends = ends.copy()
     for i in range(len(starts)):
-        lo = max(1, starts[i] - w)
-        hi = min(n_frames - 1, starts[i] + w + 1, ends[i] - 1)
-        if hi <= lo:
-            continue
-        if params.onset_backtrack > 0:
-            a = starts[i]
-            level = np.median(sal[a:min(ends[i], a + 10), kb[i] - 1:kb[i] + 2].max(axis=1))
-            limit = max(0, a - wb, starts[i - 1] + 1 if i > 0 else 0)
-            t = a
-            while t > limit and sal[t - 1, kb[i] - 1:kb[i] + 2].max() > params.onset_backtrack * level:
-                t -= 1
-            new = t
-            if new == a:
-                continue
-        else:
-            track = sal[lo - 1:hi + 1, kb[i] - 1:kb[i] + 2].max(axis=1)
-            track = np.log(track + 1e-3 * track.max() + 1e-30)
-            rise = track[2:] - track[:-2]
-            j = int(np.argmax(rise))
-            if rise[j] <= params.onset_rise:
-                continue
-            new = lo + j
-        if True:
-            if i > 0 and new < ends[i - 1]:
-                if new <= starts[i - 1]:
-                    continue
-                ends[i - 1] = new
-            starts[i] = new
+        a = starts[i]
+        band = sal[:, kb[i] - 1:kb[i] + 2]
+        level = np.median(band[a:min(ends[i], a + 10)].max(axis=1))
+        limit = max(0, a - wb, starts[i - 1] + 1 if i > 0 else 0)
+        t = a
+        while t > limit and band[t - 1].max() > params.onset_backtrack * level:
+            t -= 1
+        if t < a:
+            starts[i] = t
+            if i > 0 and ends[i - 1] > t:
+                ends[i - 1] = t
     keep = ends - starts > 0
     return starts[keep], ends[keep], pitches[keep]
 
@@ -558,7 +577,7 @@ def _segment_kernel(midi, level_db, hold, min_len, jump, rearticulation_db):
     return starts, ends, pitches
 
 
-def analyze_melody(y: np.ndarray, sample_rate: int, *, params: _Params = _DEFAULT) -> Melody:
+def analyze_melody(y: np.ndarray, sample_rate: int, *, params: MelodyParams = _DEFAULT) -> Melody:
     """Extract the predominant melody (frame contour and notes).
 
     Parameters
@@ -587,8 +606,7 @@ def analyze_melody(y: np.ndarray, sample_rate: int, *, params: _Params = _DEFAUL
     strength = np.where(path >= 0, sal[np.arange(len(path)), np.maximum(path, 0)], 0.0)
     starts, ends, pitches = _note_frames(f0, strength, sal, params)
     starts, ends, pitches = _voicing_filter(starts, ends, pitches, strength, params)
-    if params.contour_from_notes:
-        f0 = _contour_from_notes(f0, starts, ends, pitches)
+    f0 = _contour_from_notes(f0, starts, ends, pitches)
     times = np.arange(len(f0)) * HOP_SECONDS
     return Melody(_notes_seconds(starts, ends, pitches), times, f0.astype(np.float64))
 
