@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from reissue import instruments as ins
-from reissue.analysis.melody import HOP_SECONDS, Melody, analyze_melody
+from reissue.analysis.melody import HOP_SECONDS, Melody, MelodyParams, analyze_melody
 from reissue.errors import ParameterError
 from reissue.instruments import Note
 
@@ -100,12 +100,12 @@ def test_demo_song_melody(demo_mono):
     assert _note_f1(mel, truth.melody) >= 0.85
 
 
-@pytest.mark.parametrize("octaves_below, bass_gain", [(1, 0.6), (2, 1.2)])
+@pytest.mark.parametrize("octaves_below, bass_gain", [(1, 0.7), (2, 1.2)])
 def test_bass_doubling_below_is_not_the_melody(rng, octaves_below, bass_gain):
-    """A bass doubling the lead one octave below at the lead's level (fundamentals equal), or two
-    octaves below 6.5 dB louder, must not pull the melody down: raw pitch (exact octave) ≥ 0.9
-    and raw chroma − raw pitch ≤ 0.05 (measured 0.99 and 0.00; the one-octave doubling flips
-    once the bass is ≈4 dB louder than the lead)."""
+    """A bass doubling the lead one octave below with its fundamental 2 dB louder than the lead's,
+    or two octaves below 6.5 dB louder, must not pull the melody down: raw pitch (exact octave)
+    ≥ 0.9 and raw chroma − raw pitch ≤ 0.05 (measured 0.99 and 0.00; the one-octave doubling
+    starts to flip once the bass is ≈4 dB louder than the lead)."""
     y, truth, seconds = _song(rng, bass_octaves_below=octaves_below, bass_gain=bass_gain)
     mel = analyze_melody(y, SR)
     scores = _overall_accuracy(mel, truth, seconds)
@@ -197,6 +197,7 @@ def test_deterministic_and_to_dict(rng):
     first = d["melody_notes"][0]
     assert set(first) == {"start_seconds", "end_seconds", "midi_pitch"}
     assert isinstance(first["midi_pitch"], int)
+    assert all(type(s) is float and type(e) is float and type(p) is int for s, e, p in a.notes)
     starts = [n[0] for n in a.notes]
     assert starts == sorted(starts)
     assert all(e1 <= s2 for (_, e1, _), (s2, _, _) in zip(a.notes[:-1], a.notes[1:]))
@@ -223,3 +224,23 @@ def test_invalid_input_raises(bad, match):
 def test_invalid_sample_rate_raises():
     with pytest.raises(ParameterError, match="sample_rate=0"):
         analyze_melody(np.zeros(100, np.float32), 0)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"analysis_rate": 16000}, "analysis_rate=16000"),
+    ({"window_length": 4096}, "window_length=4096"),
+    ({"peak_max_hz": 20000.0}, "peak_max_hz=20000.0"),
+    ({"harmonic_decay": 1.5}, "harmonic_decay=1.5"),
+    ({"voicing_cost": -1.0}, "≥ 0"),
+])
+def test_invalid_params_raise(kwargs, match):
+    with pytest.raises(ParameterError, match=match):
+        MelodyParams(**kwargs)
+
+
+def test_other_analysis_rate_runs(rng):
+    """The 11.025 kHz / 93 ms front end (the alternative measured in the benchmark) also finds the
+    lead line: note onset F ≥ 0.85."""
+    y, truth, _ = _song(rng, seconds=6.0)
+    mel = analyze_melody(y, SR, params=MelodyParams(analysis_rate=11025, peak_max_hz=5000.0))
+    assert _note_f1(mel, [n for n in truth if n[0] < 5.5]) >= 0.85
