@@ -183,39 +183,44 @@ def _check(y: np.ndarray, sample_rate: int) -> np.ndarray:
     return np.asarray(y, dtype=np.float32)
 
 
-def _spectrum(y: np.ndarray, sample_rate: int, params: MelodyParams = _DEFAULT) -> np.ndarray:
-    """Complex STFT at ``params.analysis_rate``, frames centred on ``i·hop``;
-    shape (n_frames, n_fft//2+1). The window may be shorter than the FFT (zero-padded)."""
+def _frames(y: np.ndarray, sample_rate: int, params: MelodyParams
+            ) -> tuple[np.ndarray, np.ndarray]:
+    """Frames (a strided view, centred on ``i·hop`` at ``params.analysis_rate``) and the window."""
     rate = params.analysis_rate
     if sample_rate != rate:
         y = soxr.resample(y, sample_rate, rate).astype(np.float32, copy=False)
     hop = int(round(HOP_SECONDS * rate))
-    n_fft, win = params.n_fft, params.window_length
+    win = params.window_length
     n_frames = 1 + len(y) // hop
     padded = np.zeros(n_frames * hop + win, np.float32)
     padded[win // 2: win // 2 + len(y)] = y
     frames = sliding_window_view(padded, win)[::hop][:n_frames]
-    window = np.hanning(win + 1)[:-1].astype(np.float32)  # periodic Hann
-    return scipy.fft.rfft(frames * window, n=n_fft, axis=-1)
+    return frames, np.hanning(win + 1)[:-1].astype(np.float32)  # periodic Hann
 
 
-_LUT_SIZE = 256
+def _spectrum(y: np.ndarray, sample_rate: int, params: MelodyParams = _DEFAULT) -> np.ndarray:
+    """Complex STFT, shape (n_frames, n_fft//2+1) (the window may be shorter than the FFT)."""
+    frames, window = _frames(y, sample_rate, params)
+    return scipy.fft.rfft(frames * window, n=params.n_fft, axis=-1)
+
+
+_KERNEL_PHASES = 64
+_BLOCK_FRAMES = 2048
 
 
 @numba.njit(cache=True, nogil=True)
-def _salience_kernel(spec, bin_weight, n_bins, bins_per_octave, fmin, bin_hz, kmax,
-                     harm_offset, harm_weight, beta, range_db, floor_power, half_width, lut,
+def _salience_kernel(spec, sal, bin_weight, bins_per_octave, fmin, bin_hz, kmax,
+                     harm_offset, harm_weight, beta, range_db, floor_power, half_width, kernel,
                      max_peaks):
     """Sparse harmonic sum: spectral peaks vote for their sub-harmonics (see module notes)."""
-    n_frames = spec.shape[0]
+    n_frames, n_bins = sal.shape
     n_harm = harm_offset.shape[0]
-    sal = np.zeros((n_frames, n_bins), np.float32)
     power = np.empty(kmax + 2, np.float32)
     pk_bin = np.empty(kmax + 2, np.int64)
     pk_pow = np.empty(kmax + 2, np.float32)
     range_lin = 10.0 ** (-range_db / 10.0)
     hw = int(np.ceil(half_width))
-    lut_scale = (lut.shape[0] - 1) / half_width
+    n_phase, width = kernel.shape
     inv_ln2 = 1.0 / np.log(2.0)
     for t in range(n_frames):
         pmax = 0.0
@@ -268,11 +273,17 @@ def _salience_kernel(spec, bin_weight, n_bins, bins_per_octave, fmin, bin_hz, km
                 if pos < -half_width:
                     break
                 v = mag * harm_weight[h]
-                centre = int(pos + 0.5) if pos >= 0 else -int(-pos + 0.5)
-                for j in range(max(centre - hw, 0), min(centre + hw + 1, n_bins)):
-                    d = abs(j - pos)
-                    if d < half_width:
-                        row[j] += v * lut[int(d * lut_scale)]
+                fl = int(np.floor(pos))
+                q = int((pos - fl) * n_phase)  # kernel weights for bins fl-hw+1 … fl+hw
+                j0 = fl - hw + 1
+                if j0 >= 0 and j0 + width <= n_bins:
+                    for m in range(width):
+                        row[j0 + m] += v * kernel[q, m]
+                else:
+                    for m in range(width):
+                        j = j0 + m
+                        if 0 <= j < n_bins:
+                            row[j] += v * kernel[q, m]
     return sal
 
 
@@ -294,23 +305,38 @@ def melody_salience(y: np.ndarray, sample_rate: int, *, params: MelodyParams = _
         Centre frequency of each pitch bin (55 Hz · 2^(k/36)).
     """
     y = _check(y, sample_rate)
-    spec = _spectrum(y, sample_rate, params)
+    frames, window = _frames(y, sample_rate, params)
+    n_freq = params.n_fft // 2 + 1
     bin_hz = params.analysis_rate / params.n_fft
-    kmax = min(int(params.peak_max_hz / bin_hz), spec.shape[1] - 2)
+    kmax = min(int(params.peak_max_hz / bin_hz), n_freq - 2)
     # a full-scale sine under this periodic Hann window has peak |X| = N/4
     floor_power = (10 ** (params.floor_dbfs / 20) * params.window_length / 4) ** 2
-    freqs = np.arange(spec.shape[1]) * bin_hz
+    freqs = np.arange(n_freq) * bin_hz
     weight_db = params.loudness_weighting * _a_weighting_db(np.maximum(freqs, 1.0))
     bin_weight = (10.0 ** (weight_db / 10.0)).astype(np.float32)
     h = np.arange(1, params.n_harmonics + 1)
     harm_offset = _BINS_PER_OCTAVE * np.log2(h)
     harm_weight = params.harmonic_decay ** (h - 1.0)
-    lut = (np.cos(0.5 * np.pi * np.linspace(0.0, 1.0, _LUT_SIZE)) ** 2).astype(np.float32)
-    sal = _salience_kernel(spec, bin_weight, _N_BINS, float(_BINS_PER_OCTAVE), _FMIN_HZ, bin_hz,
-                           kmax, harm_offset, harm_weight, params.magnitude_power,
-                           params.peak_range_db, floor_power, params.kernel_bins, lut,
-                           params.max_peaks)
+    kernel = _vote_kernel(params.kernel_bins)
+    sal = np.zeros((len(frames), _N_BINS), np.float32)
+    # in blocks: the spectrum of 2048 frames (8 MB) stays in cache and memory stays flat
+    for i in range(0, len(frames), _BLOCK_FRAMES):
+        spec = scipy.fft.rfft(frames[i:i + _BLOCK_FRAMES] * window, n=params.n_fft, axis=-1)
+        _salience_kernel(spec, sal[i:i + _BLOCK_FRAMES], bin_weight, float(_BINS_PER_OCTAVE),
+                         _FMIN_HZ, bin_hz, kmax, harm_offset, harm_weight,
+                         params.magnitude_power, params.peak_range_db, floor_power,
+                         params.kernel_bins, kernel, params.max_peaks)
     return sal, _FMIN_HZ * 2.0 ** (np.arange(_N_BINS) / _BINS_PER_OCTAVE)
+
+
+def _vote_kernel(half_width: float) -> np.ndarray:
+    """cos² vote weights, tabulated: row q holds the weights of bins ⌊pos⌋−hw+1 … ⌊pos⌋+hw for a
+    vote at ``pos`` with fractional part (q + 0.5)/64 (an error ≤ 1/128 bin, ≈0.05 cent)."""
+    hw = int(np.ceil(half_width))
+    frac = (np.arange(_KERNEL_PHASES) + 0.5) / _KERNEL_PHASES
+    offsets = np.arange(-hw + 1, hw + 1)
+    d = np.abs(offsets[None, :] - frac[:, None]) / half_width
+    return np.where(d < 1.0, np.cos(0.5 * np.pi * np.minimum(d, 1.0)) ** 2, 0.0).astype(np.float32)
 
 
 def _a_weighting_db(f: np.ndarray) -> np.ndarray:
@@ -480,19 +506,39 @@ def _voicing_filter(starts: np.ndarray, ends: np.ndarray, pitches: np.ndarray,
     median level of the notes within ``±voicing_window_seconds``."""
     if params.note_voicing_ratio <= 0 or len(starts) == 0:
         return starts, ends, pitches
-    level = np.array([strength[a:b].mean() for a, b in zip(starts, ends)])
-    dur = (ends - starts).astype(float)
-    centre = 0.5 * (starts + ends) * HOP_SECONDS
-    keep = np.ones(len(starts), bool)
-    w = params.voicing_window_seconds
-    for i in range(len(starts)):
-        near = np.abs(centre - centre[i]) <= w
-        lv, dv = level[near], dur[near]
-        order = np.argsort(lv)
-        cum = np.cumsum(dv[order])
-        ref = lv[order][np.searchsorted(cum, 0.5 * cum[-1])]
-        keep[i] = level[i] >= params.note_voicing_ratio * ref
+    keep = _voicing_kernel(starts, ends, strength.astype(np.float64),
+                           params.voicing_window_seconds / HOP_SECONDS, params.note_voicing_ratio)
     return starts[keep], ends[keep], pitches[keep]
+
+
+@numba.njit(cache=True, nogil=True)
+def _voicing_kernel(starts, ends, strength, window_frames, ratio):
+    n = starts.shape[0]
+    level = np.empty(n)
+    for i in range(n):
+        level[i] = strength[starts[i]:ends[i]].mean()
+    keep = np.ones(n, np.bool_)
+    lo = 0
+    hi = 0
+    for i in range(n):
+        centre = 0.5 * (starts[i] + ends[i])
+        while 0.5 * (starts[lo] + ends[lo]) < centre - window_frames:
+            lo += 1
+        while hi < n and 0.5 * (starts[hi] + ends[hi]) <= centre + window_frames:
+            hi += 1
+        lv = level[lo:hi]
+        dv = (ends[lo:hi] - starts[lo:hi]).astype(np.float64)
+        order = np.argsort(lv)
+        half = 0.5 * dv.sum()
+        acc = 0.0
+        ref = lv[order[-1]]
+        for j in order:
+            acc += dv[j]
+            if acc >= half:
+                ref = lv[j]
+                break
+        keep[i] = level[i] >= ratio * ref
+    return keep
 
 
 def _backtrack_onsets(starts: np.ndarray, ends: np.ndarray, pitches: np.ndarray,
@@ -507,22 +553,33 @@ def _backtrack_onsets(starts: np.ndarray, ends: np.ndarray, pitches: np.ndarray,
     n_bins = sal.shape[1]
     kb = np.clip(np.round(_BINS_PER_OCTAVE * np.log2(440.0 * 2.0 ** ((pitches - 69) / 12)
                                                        / _FMIN_HZ)).astype(int), 1, n_bins - 2)
-    starts = starts.copy()
-    ends = ends.copy()
-    for i in range(len(starts)):
+    starts, ends = _backtrack_kernel(starts.copy(), ends.copy(), kb, sal, wb,
+                                     params.onset_backtrack)
+    keep = ends - starts > 0
+    return starts[keep], ends[keep], pitches[keep]
+
+
+@numba.njit(cache=True, nogil=True)
+def _backtrack_kernel(starts, ends, kb, sal, wb, ratio):
+    for i in range(starts.shape[0]):
         a = starts[i]
-        band = sal[:, kb[i] - 1:kb[i] + 2]
-        level = np.median(band[a:min(ends[i], a + 10)].max(axis=1))
-        limit = max(0, a - wb, starts[i - 1] + 1 if i > 0 else 0)
+        k = kb[i]
+        m = min(ends[i], a + 10) - a
+        first = np.empty(m)
+        for j in range(m):
+            first[j] = max(sal[a + j, k - 1], sal[a + j, k], sal[a + j, k + 1])
+        level = np.median(first)
+        limit = max(0, a - wb)
+        if i > 0:
+            limit = max(limit, starts[i - 1] + 1)
         t = a
-        while t > limit and band[t - 1].max() > params.onset_backtrack * level:
+        while t > limit and max(sal[t - 1, k - 1], sal[t - 1, k], sal[t - 1, k + 1]) > ratio * level:
             t -= 1
         if t < a:
             starts[i] = t
             if i > 0 and ends[i - 1] > t:
                 ends[i - 1] = t
-    keep = ends - starts > 0
-    return starts[keep], ends[keep], pitches[keep]
+    return starts, ends
 
 
 @numba.njit(cache=True, nogil=True)
