@@ -99,7 +99,7 @@ def run_pyin(y):
     return times, f0, notes
 
 
-def accuracy(data: Path, pyin_items: int) -> dict:
+def accuracy(data: Path, pyin_items: int, no_melody: list) -> dict:
     results = {}
     for manifest in sorted(data.glob("*/manifest.json")):
         items = json.loads(manifest.read_text())["items"]
@@ -107,10 +107,14 @@ def accuracy(data: Path, pyin_items: int) -> dict:
         n_pyin = 0
         for item in items:
             truth = json.loads((manifest.parent / Path(item["truth"]).name).read_text())
-            if not truth.get("melody"):
-                continue
             audio = load(manifest.parent / Path(item["audio"]).name, sample_rate=SR, mono=True)
             y = audio.samples[0]
+            if not truth.get("melody"):  # no melody: how much does the extractor still voice?
+                _, f0, notes = run_reissue(y)
+                no_melody.append({"set": set_name, "id": item["id"], "split": item["split"],
+                                  "voiced_fraction": float(np.mean(f0 > 0)),
+                                  "notes": len(notes)})
+                continue
             duration = len(y) / SR
             runners = [("reissue", run_reissue), ("argmax", run_argmax)]
             if item["split"] == "dev" and n_pyin < pyin_items:
@@ -171,9 +175,11 @@ def main() -> None:
               f" ({sp['x_real_time']:.0f}x real time; spectrum {sp['spectrum_cpu_seconds']:.3f},"
               f" salience incl. spectrum {sp['salience_cpu_seconds_incl_spectrum']:.3f})")
     if args.data.exists():
-        results = accuracy(args.data, args.pyin_items)
+        no_melody: list[dict] = []
+        results = accuracy(args.data, args.pyin_items, no_melody)
         rows = summarise(results)
         report["accuracy"] = rows
+        report["no_melody_items"] = no_melody
         report["items"] = {"/".join(k): v for k, v in results.items()}
         print(f"{'set':10s} {'split':5s} {'extractor':9s} {'n':>3s} {'OA':>6s} {'RPA':>6s} "
               f"{'RCA':>6s} {'VR':>6s} {'VFA':>6s} {'noteP':>6s} {'noteR':>6s} {'noteF':>6s} "
@@ -183,6 +189,9 @@ def main() -> None:
                   f"{r['OA']:6.3f} {r['RPA']:6.3f} {r['RCA']:6.3f} {r['VR']:6.3f} {r['VFA']:6.3f} "
                   f"{r['note_P']:6.3f} {r['note_R']:6.3f} {r['note_F']:6.3f} "
                   f"{r['x_real_time']:6.0f}")
+        for it in report.get("no_melody_items", []):
+            print(f"no-melody item {it['set']}/{it['id']} ({it['split']}): voiced fraction "
+                  f"{it['voiced_fraction']:.2f}, {it['notes']} notes")
     print("report:", write_report("melody", report))
 
 
