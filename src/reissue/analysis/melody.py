@@ -97,7 +97,8 @@ class Melody:
     f0_hz: np.ndarray = field(repr=False, compare=False)
 
     def to_dict(self) -> dict:
-        """JSON-ready dict: ``{"melody_notes": [{"start_seconds", "end_seconds", "midi_pitch"}]}``."""
+        """JSON-ready dict ``{"melody_notes": [{"start_seconds", "end_seconds",
+        "midi_pitch"}]}``; the frame contour is left out."""
         return {"melody_notes": [
             {"start_seconds": round(float(s), 3), "end_seconds": round(float(e), 3),
              "midi_pitch": int(p)} for s, e, p in self.notes]}
@@ -349,7 +350,8 @@ def _vote_kernel(half_width: float) -> np.ndarray:
 def _a_weighting_db(f: np.ndarray) -> np.ndarray:
     """IEC 61672 A-weighting in dB (a 40-phon equal-loudness approximation), floored at −40 dB."""
     f2 = f * f
-    ra = (12194.0 ** 2 * f2 * f2) / ((f2 + 20.6 ** 2) * np.sqrt((f2 + 107.7 ** 2) * (f2 + 737.9 ** 2))
+    ra = (12194.0 ** 2 * f2 * f2) / ((f2 + 20.6 ** 2)
+                                    * np.sqrt((f2 + 107.7 ** 2) * (f2 + 737.9 ** 2))
                                     * (f2 + 12194.0 ** 2))
     return np.maximum(20.0 * np.log10(ra) + 2.0, -40.0)
 
@@ -580,7 +582,8 @@ def _backtrack_kernel(starts, ends, kb, sal, wb, ratio):
         if i > 0:
             limit = max(limit, starts[i - 1] + 1)
         t = a
-        while t > limit and max(sal[t - 1, k - 1], sal[t - 1, k], sal[t - 1, k + 1]) > ratio * level:
+        while t > limit and max(sal[t - 1, k - 1], sal[t - 1, k],
+                                sal[t - 1, k + 1]) > ratio * level:
             t -= 1
         if t < a:
             starts[i] = t
