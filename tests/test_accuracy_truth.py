@@ -102,7 +102,18 @@ def test_key_from_key_object_and_from_signature_with_bass():
     bass1.replace(bass1.notes[0], chord.Chord(["A2", "E3", "C4"], quarterLength=3.0))
     t2 = extract_truth(s)
     assert t2.key == "A minor"
-    assert t2.key_source == "key signature + bass at first downbeat"
+    assert t2.key_source.startswith("key signature + evidence")
+
+
+def test_encoded_mode_overruled_only_by_clear_evidence():
+    # a Key object saying C major over music that opens on an A-minor triad with A in the bass
+    s = _score_6_8()
+    bass1 = s.parts[1].getElementsByClass(stream.Measure)[1]
+    bass1.replace(bass1.notes[0], chord.Chord(["A2", "E3", "C4"], quarterLength=3.0))
+    t = extract_truth(s)
+    assert t.key == "A minor" and t.key_source.startswith("score Key object overruled")
+    # the unchanged score (C-major opening) keeps its encoded key
+    assert extract_truth(_score_6_8()).key_source == "score Key object"
 
 
 def test_4_4_quarter_pickup_and_excerpt():

@@ -119,9 +119,9 @@ def _parse(path: str, number: int | None):
     return s
 
 
-def _excerpt_measures(score, first: int, tempo_bpm: float) -> int:
-    """Whole measures closest to TARGET_SECONDS (within MIN..MAX when the piece allows), never
-    crossing a time-signature change."""
+def _excerpt_measures(score, first: int, tempo_bpm: float) -> tuple[int, float]:
+    """(number of whole measures closest to TARGET_SECONDS, their seconds); at most MAX_SECONDS,
+    never crossing a time-signature change."""
     from music21 import stream
 
     from pieces import MAX_SECONDS, MIN_SECONDS, TARGET_SECONDS
@@ -131,7 +131,7 @@ def _excerpt_measures(score, first: int, tempo_bpm: float) -> int:
     grid = _measure_grid(score.parts[0], first, len(measures) - 1)
     ts0 = grid[0][3].ratioString
     sec_per_ql = 60.0 / tempo_bpm / float(grid[0][3].beatDuration.quarterLength)
-    total, best, best_err = 0.0, 1, math.inf
+    total, best, best_err, best_total = 0.0, 1, math.inf, 0.0
     for n, (_, length, _, ts) in enumerate(grid, start=1):
         if ts.ratioString != ts0:
             break
@@ -140,8 +140,8 @@ def _excerpt_measures(score, first: int, tempo_bpm: float) -> int:
             break
         err = abs(total - TARGET_SECONDS)
         if err < best_err:
-            best, best_err = n, err
-    return best
+            best, best_err, best_total = n, err, total
+    return best, best_total
 
 
 def _drum_notes(truth: dict, meter: str) -> list[tuple[float, int, int]]:
@@ -220,8 +220,20 @@ def build_music21_item(rule, out: Path, *, truth_only: bool = False) -> dict:
 
     from reissue.io import load
 
+    from pieces import MIN_SECONDS
+
     score = _parse(rule.path, rule.number)
-    n_meas = _excerpt_measures(score, rule.first_measure, rule.tempo_bpm)
+    n_meas, seconds = _excerpt_measures(score, rule.first_measure, rule.tempo_bpm)
+    expanded = False
+    if seconds < MIN_SECONDS:
+        # a short piece (chorale, folk tune): play its repeats, as a performance would
+        try:
+            longer = score.expandRepeats()
+            n2, s2 = _excerpt_measures(longer, rule.first_measure, rule.tempo_bpm)
+            if s2 > seconds:
+                score, n_meas, seconds, expanded = longer, n2, s2, True
+        except Exception as err:  # noqa: BLE001 - music21 raises plain Exceptions
+            _log(f"  {rule.id}: expandRepeats failed ({err}); keeping the written form")
     st = extract_truth(score, first_measure=rule.first_measure, n_measures=n_meas)
     if st.meter != rule.meter:
         raise ValueError(f"{rule.id}: excerpt meter {st.meter} != expected {rule.meter}")
@@ -241,6 +253,7 @@ def build_music21_item(rule, out: Path, *, truth_only: bool = False) -> dict:
         "split": rule.split,
         "source": {"corpus_path": rule.path, "number": rule.number,
                    "first_measure": rule.first_measure, "n_measures": n_meas,
+                   "repeats_expanded": expanded,
                    "parts": st.part_names, "melody_program": rule.melody_program,
                    "accomp_program": rule.accomp_program, "bass_program": rule.bass_program,
                    "soundfont": SOUNDFONT.name},

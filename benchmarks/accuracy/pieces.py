@@ -69,17 +69,17 @@ PIECES: tuple[tuple[str, int | None, int, str], ...] = (
     ("schumann_robert/opus41no1/movement2", None, 0, "6/8"),
     ("johnson_j_r/lift_every_voice", None, 0, "6/8"),
     ("beethoven/opus18no5", None, 0, "6/8"),
-    ("luca/gloria", None, 0, "6/8"),
+    ("weber/concertino_clarinet", None, 146, "6/8"),
     # 9/8
     ("beethoven/opus18no1/movement2.mxl", None, 0, "9/8"),
     ("miscFolk/northumbrianminstrelsyopus.abc", 35, 0, "9/8"),
-    ("beethoven/opus18no1/movement2.mxl", None, 40, "9/8"),
+    ("beethoven/opus18no1/movement2.mxl", None, 90, "9/8"),  # the recapitulation, D minor
     ("airdsAirs/book5.abc", 823, 0, "9/8"),
     ("oneills1850/1116-1135_mh.abc", 1118, 0, "9/8"),
     # 12/8
     ("bach/bwv248.23-2", None, 0, "12/8"),
     ("oneills1850/0759-0810.abc", 787, 0, "12/8"),
-    ("airdsAirs/book2.abc", 290, 0, "12/8"),
+    ("oneills1850/0951-0981.abc", 980, 0, "12/8"),
     ("ryansMammoth/OffSheGoesJig.abc", None, 0, "12/8"),
 )
 

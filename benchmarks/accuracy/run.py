@@ -85,7 +85,9 @@ def _run_reissue(mods, y, sr, truth, only, truth_beats, errors, item_id):
             rhythm, cpu["rhythm"] = _timed(mods["rhythm"].analyze_rhythm, y, sr)
         except Exception:  # noqa: BLE001 - scored as no answer, reported
             errors.append((item_id, "rhythm", traceback.format_exc().strip().splitlines()[-1]))
-        if want("rhythm"):
+        if not want("rhythm"):
+            cpu.pop("rhythm", None)  # ran only to feed tonal its beats
+        else:
             if rhythm is not None:
                 metrics.update(scoring.tempo_scores(truth["tempo_bpm"], rhythm.tempo_bpm))
                 metrics.update(scoring.beat_scores(truth["beats"], rhythm.beats_seconds))

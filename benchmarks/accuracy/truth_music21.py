@@ -13,12 +13,15 @@ Conventions
   ``bar − length``; after that the phase runs on (``(phase + length) mod bar``), which also covers
   bars split in two by a repeat sign. A beat lies at every ``bar_start + k·beat``; a downbeat only
   where a bar really starts.
-* Key: the score's own ``key.Key`` if encoded (MusicXML ``<mode>``) — unless both the lowest note
-  at the excerpt's first downbeat and its last bass note name the *relative* key's tonic and
-  neither names the encoded tonic (writers often emit ``<mode>major</mode>`` by default); else the
-  key signature with the mode chosen by the bass at the first downbeat (tonic of the major or of
-  the relative minor), else by the last bass note, else by music21's Krumhansl–Schmuckler analysis
-  restricted to the two candidates. ``key_source`` in the truth says which rule decided.
+* Key: the key signature gives two candidates (major and relative minor). Evidence votes between
+  them: the first beat chord that is either tonic triad (weight 2), the lowest note at the first
+  downbeat (1), music21's Krumhansl–Schmuckler analysis of the excerpt restricted to the two (1).
+  The score's own ``key.Key`` (MusicXML ``<mode>``) stands unless the relative gets ≥ 2 votes and
+  more than the encoded mode (writers often emit ``<mode>major</mode>`` by default — checked by
+  hand on the overruled items: Weber's Concertino opens in C minor, Beethoven op. 18/1's finale
+  is in F major, Schumann op. 41/1's scherzo in A minor); without a ``Key`` the votes decide, ties
+  by the Krumhansl–Schmuckler mode. ``key_source`` in the truth says which rule decided.
+* A single sounding part (monophonic folk tunes) gets no chord truth: one ``X`` segment.
 * Chords: the score is cut into vertical slices the way ``Stream.chordify()`` does (a new slice
   wherever any note starts or ends), computed from the rendered note events; each beat gets one
   label from the pitch classes that sound for at least a third of the beat (plus the bass note at
@@ -68,6 +71,7 @@ class ScoreTruth:
     melody_ql: list[tuple[float, float, int]]
     parts: list[list[tuple[float, float, int]]] = field(repr=False)  # per part (start, end, midi)
     part_names: list[str] = field(default_factory=list)
+    key_analysis: str = ""  # music21's own key analysis of the excerpt (a cross-check only)
 
 
 def _pitch_events(part, q0: Fraction, q1: Fraction) -> list[tuple[Fraction, Fraction, int]]:
@@ -272,7 +276,7 @@ def skyline(events) -> list[tuple]:
     return [(a, b, m) for a, b, m, _ in out]
 
 
-def _key_from_score(score, part_events, beats, downbeats, excerpt_events):
+def _key_from_score(score, part_events, beats, downbeats, excerpt_events, chords):
     from music21 import key as m21key
 
     ks = None
@@ -281,44 +285,48 @@ def _key_from_score(score, part_events, beats, downbeats, excerpt_events):
         break
     if ks is None:
         ks = m21key.KeySignature(0)
-    major = ks.asKey("major").tonic.pitchClass
-    minor = ks.asKey("minor").tonic.pitchClass
+    cand = {"major": ks.asKey("major").tonic.pitchClass, "minor": ks.asKey("minor").tonic.pitchClass}
     all_events = [ev for evs in part_events for ev in evs]
-    # evidence: the bass at the first downbeat and the last bass note of the excerpt
-    first_bass = last_bass = None
+    # evidence for "major" vs "minor" (the two keys of the signature):
+    #   the first chord that is a tonic triad of either (weight 2), the lowest note at the first
+    #   downbeat (1), music21's Krumhansl-Schmuckler analysis restricted to the two (1)
+    votes = {"major": 0, "minor": 0}
+    for _, _, lab in chords:
+        if lab in (f"{PITCH_NAMES[cand['major']]}:maj", f"{PITCH_NAMES[cand['minor']]}:min"):
+            votes["major" if lab.endswith("maj") else "minor"] += 2
+            break
     t0 = downbeats[0] if downbeats else (beats[0] if beats else Fraction(0))
     at = [m for s, e, m in all_events if s <= t0 < e]
-    if at:
-        first_bass = min(at) % 12
-    if all_events:
-        last_end = max(e for _, e, _ in all_events)
-        last_bass = min(m for s, e, m in all_events if e == last_end) % 12
-    if isinstance(ks, m21key.Key) and ks.mode in ("major", "minor"):
-        tonic = ks.tonic.pitchClass
-        other_mode = "minor" if ks.mode == "major" else "major"
-        other = minor if ks.mode == "major" else major
-        # MusicXML writers often emit <mode>major</mode> by default: overrule the encoded mode
-        # only when both bass notes name the relative key's tonic and neither names its own
-        if first_bass == other and last_bass == other and tonic not in (first_bass, last_bass):
-            return _key_name(other, other_mode), \
-                "score Key object overruled (bass at first downbeat and last bass = relative)"
-        return _key_name(tonic, ks.mode), "score Key object"
-    if first_bass in (major, minor):
-        return _key_name(first_bass, "major" if first_bass == major else "minor"), \
-            "key signature + bass at first downbeat"
-    if last_bass in (major, minor):
-        return _key_name(last_bass, "major" if last_bass == major else "minor"), \
-            "key signature + last bass note"
-    best = None
-    an = excerpt_events.analyze("key")
-    for k in [an] + list(an.alternateInterpretations):
-        if k.mode in ("major", "minor") and k.tonic.pitchClass == (major if k.mode == "major"
-                                                                   else minor):
-            if best is None or k.correlationCoefficient > best.correlationCoefficient:
-                best = k
-    mode = best.mode if best is not None else "major"
-    return _key_name(major if mode == "major" else minor, mode), \
-        "key signature + music21 Krumhansl-Schmuckler mode"
+    first_bass = min(at) % 12 if at else None
+    for mode, pc in cand.items():
+        if first_bass == pc:
+            votes[mode] += 1
+    ks_mode = None
+    try:
+        an = excerpt_events.analyze("key")
+        best = None
+        for k in [an] + list(an.alternateInterpretations):
+            if k.mode in cand and k.tonic.pitchClass == cand[k.mode]:
+                if best is None or k.correlationCoefficient > best.correlationCoefficient:
+                    best = k
+        if best is not None:
+            ks_mode = best.mode
+            votes[ks_mode] += 1
+    except Exception:  # noqa: BLE001 - no notes, no analysis
+        pass
+    if isinstance(ks, m21key.Key) and ks.mode in cand:
+        mode, other = ks.mode, ("minor" if ks.mode == "major" else "major")
+        # MusicXML writers often emit <mode>major</mode> by default: the encoded mode stands
+        # unless the evidence clearly names the relative key
+        if votes[other] >= 2 and votes[other] > votes[mode]:
+            return _key_name(cand[other], other), \
+                f"score Key object overruled by evidence (votes {votes})"
+        return _key_name(ks.tonic.pitchClass, mode), "score Key object"
+    if votes["major"] != votes["minor"]:
+        mode = max(votes, key=votes.get)
+        return _key_name(cand[mode], mode), f"key signature + evidence (votes {votes})"
+    mode = ks_mode or "major"
+    return _key_name(cand[mode], mode), "key signature + music21 Krumhansl-Schmuckler mode"
 
 
 def _key_name(pc: int, mode: str) -> str:
@@ -360,14 +368,22 @@ def extract_truth(score, *, first_measure: int = 0, n_measures: int | None = Non
     parts = [_pitch_events(p, q0, q1) for p in score.parts]
     all_events = sorted(ev for evs in parts for ev in evs)
     end = q1 - q0
-    chords = _beat_chords(all_events, beats, end)
+    if sum(1 for evs in parts if evs) > 1:
+        chords = _beat_chords(all_events, beats, end)
+    else:  # a single line states no harmony: no chord truth (X is ignored by mir_eval)
+        chords = [(Fraction(0), end, "X")]
     melody = skyline(parts[0])
     excerpt = stream.Stream()
     from music21 import note as m21note
     for s, e, m in all_events:
         n = m21note.Note(m, quarterLength=float(e - s))
         excerpt.insert(float(s), n)
-    key_name, key_source = _key_from_score(score, parts, beats, downbeats, excerpt)
+    key_name, key_source = _key_from_score(score, parts, beats, downbeats, excerpt, chords)
+    try:
+        an = excerpt.analyze("key")
+        key_analysis = _key_name(an.tonic.pitchClass, an.mode)
+    except Exception:  # noqa: BLE001 - an empty excerpt has no key
+        key_analysis = ""
     return ScoreTruth(
         meter=ts.ratioString, beat_ql=float(beat), bar_ql=float(bar),
         beats_ql=[float(b) for b in beats], downbeats_ql=[float(d) for d in downbeats],
@@ -376,6 +392,7 @@ def extract_truth(score, *, first_measure: int = 0, n_measures: int | None = Non
         melody_ql=[(float(a), float(b), int(m)) for a, b, m in melody],
         parts=[[(float(s), float(e), int(m)) for s, e, m in evs] for evs in parts],
         part_names=[str(p.partName or f"part{i}") for i, p in enumerate(score.parts)],
+        key_analysis=key_analysis,
     )
 
 
@@ -400,6 +417,7 @@ def to_seconds(truth: ScoreTruth, *, tempo_bpm: float, lead_in_seconds: float,
         "downbeats": [t(d) for d in truth.downbeats_ql],
         "key": truth.key,
         "key_source": truth.key_source,
+        "key_music21_analysis": truth.key_analysis,
         "section_keys": [[0.0, duration, truth.key]],
         "chords": chords,
         "melody": [[t(a), t(b), m] for a, b, m in truth.melody_ql],
