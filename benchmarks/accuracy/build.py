@@ -362,6 +362,45 @@ def verify(out_root: Path) -> None:
         print(f"{set_name}: median lag {np.median(lags):+.0f} ms over {len(lags)} items")
 
 
+def plot_item(out_root: Path, set_name: str, item_id: str, png: Path, seconds: float = 12.0
+              ) -> Path:
+    """Looking instead of listening: the first ``seconds`` of an item's waveform and onset
+    envelope with the truth beats (grey), downbeats (black) and melody onsets (red ticks)."""
+    import librosa
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from reissue.io import load
+
+    truth = json.loads((out_root / set_name / f"{item_id}.json").read_text())
+    y = load(out_root / set_name / f"{item_id}.flac", sample_rate=22050, mono=True).samples[0]
+    y = y[: int(seconds * 22050)]
+    env = librosa.onset.onset_strength(y=y, sr=22050, hop_length=128)
+    t_env = librosa.frames_to_time(np.arange(len(env)), sr=22050, hop_length=128)
+    fig, ax = plt.subplots(2, 1, figsize=(14, 5), sharex=True)
+    ax[0].plot(np.arange(len(y)) / 22050, y, lw=0.3, color="tab:blue")
+    ax[1].plot(t_env, env / max(env.max(), 1e-9), lw=0.8, color="tab:blue")
+    for a in ax:
+        for b in truth["beats"]:
+            if b < seconds:
+                a.axvline(b, color="0.6", lw=0.8)
+        for d in truth["downbeats"]:
+            if d < seconds:
+                a.axvline(d, color="k", lw=1.4)
+    for s, _, _ in truth["melody"]:
+        if s < seconds:
+            ax[1].plot([s, s], [0.9, 1.0], color="red", lw=1.5)
+    ax[0].set_title(f"{item_id}: {truth['meter']} {truth['tempo_bpm']:g} BPM {truth['key']}")
+    ax[1].set_xlabel("seconds")
+    png.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(png, dpi=80)
+    plt.close(fig)
+    return png
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", type=Path, default=DEFAULT_OUT)
@@ -371,6 +410,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--truth-only", action="store_true",
                     help="music21 set: re-extract the truth JSON, keep the audio")
     ap.add_argument("--verify", action="store_true", help="check truth vs audio onsets")
+    ap.add_argument("--plot", metavar="SET/ID", action="append", default=[],
+                    help="draw waveform + onset envelope + truth beats to benchmarks/out/")
     args = ap.parse_args(argv)
     if args.set in ("synthetic", "all"):
         items = build_synthetic(args.out / "synthetic", force=args.force, limit=args.limit)
@@ -381,6 +422,11 @@ def main(argv: list[str] | None = None) -> int:
         _log(f"music21: {len(items)} items in {args.out / 'music21'}")
     if args.verify:
         verify(args.out)
+    for spec in args.plot:
+        set_name, item_id = spec.split("/", 1)
+        png = plot_item(args.out, set_name, item_id,
+                        HERE.parent / "out" / f"accuracy-{item_id}.png")
+        _log(f"wrote {png}")
     return 0
 
 

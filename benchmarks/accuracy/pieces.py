@@ -72,8 +72,8 @@ PIECES: tuple[tuple[str, int | None, int, str], ...] = (
     ("weber/concertino_clarinet", None, 146, "6/8"),
     # 9/8
     ("beethoven/opus18no1/movement2.mxl", None, 0, "9/8"),
-    ("miscFolk/northumbrianminstrelsyopus.abc", 35, 0, "9/8"),
     ("beethoven/opus18no1/movement2.mxl", None, 90, "9/8"),  # the recapitulation, D minor
+    ("miscFolk/northumbrianminstrelsyopus.abc", 35, 0, "9/8"),
     ("airdsAirs/book5.abc", 823, 0, "9/8"),
     ("oneills1850/1116-1135_mh.abc", 1118, 0, "9/8"),
     # 12/8

@@ -14,7 +14,9 @@ last line is printed.
 
 Per item: ``y`` = mono float32 at 22050 Hz from ``reissue.io.load``; then
 ``rhythm.analyze_rhythm(y, sr)``, ``tonal.analyze_tonal(y, sr, beats_seconds=rhythm beats)``,
-``melody.analyze_melody(y, sr)`` and the baselines of ``baselines.py``, each timed with
+``melody.analyze_melody(y, sr)`` and the baselines of ``baselines.py`` (row "librosa": beat_track,
+Krumhansl–Schmuckler key, template chords, salience melody; row "pyin": ``librosa.pyin`` on the
+mix, melody only), each timed with
 ``time.process_time`` on one pinned core with one math thread (after one untimed warm-up call on
 8 s of audio, so numba compilation is not charged to the first item). Metrics: see ``scoring.py``.
 Tables: per set and split (dev, test, all) the mean of each metric over the items that have it,
@@ -150,6 +152,14 @@ def _run_librosa(y, sr, truth, only):
     return metrics, cpu
 
 
+def _run_pyin(y, sr, truth, only):
+    if only not in (None, "melody"):
+        return {}, {}
+    m, t = _timed(baselines.pyin_melody, y, sr)
+    return (scoring.melody_scores(truth["melody"], truth["duration_seconds"], m["times"],
+                                  m["f0_hz"]), {"melody": t})
+
+
 def _warm_up(mods, y, sr, only, baselines_on):
     y = y[: 8 * sr]
     for name, mod in mods.items():
@@ -169,6 +179,7 @@ def _warm_up(mods, y, sr, only, baselines_on):
         baselines.ks_key(y, sr)
         baselines.template_chords(y, sr)
         baselines.salience_melody(y, sr)
+        baselines.pyin_melody(y, sr)
 
 
 def _mean(values):
@@ -257,7 +268,7 @@ def main(argv: list[str] | None = None) -> int:
     mods = _load_estimators()
     for name, mod in mods.items():
         print(f"  {name:7s}: {'available' if mod is not None else 'not available'}")
-    estimators = ["reissue"] + ([] if args.no_baselines else ["librosa"])
+    estimators = ["reissue"] + ([] if args.no_baselines else ["librosa", "pyin"])
     report = {"reissue_path": str(Path(reissue.__file__).resolve().parent),
               "available": {k: v is not None for k, v in mods.items()},
               "args": {k: str(v) for k, v in vars(args).items()}, "sets": {}}
@@ -291,6 +302,8 @@ def main(argv: list[str] | None = None) -> int:
             if not args.no_baselines:
                 m, c = _run_librosa(y, SAMPLE_RATE, truth, args.only)
                 results["librosa"] = {"metrics": m, "cpu": c}
+                m, c = _run_pyin(y, SAMPLE_RATE, truth, args.only)
+                results["pyin"] = {"metrics": m, "cpu": c}
             rec = {"id": it["id"], "split": it["split"], "tags": it["tags"],
                    "meter": truth["meter"], "key": truth["key"],
                    "tempo_bpm": truth["tempo_bpm"],
@@ -314,14 +327,15 @@ def main(argv: list[str] | None = None) -> int:
             set_out["summary"][split] = summ
             print_table(f"== {set_name} / {split}", summ, len(recs),
                         sum(r["duration_seconds"] for r in recs) / 60)
+        rb_estimators = [e for e in estimators if e != "pyin"]  # pyin scores melody only
         meters: dict[str, list] = {}
         for r in records:
             meters.setdefault(r["meter"], []).append(r)
         drums = {"drums": [r for r in records if "drums" in r["tags"]],
                  "no drums": [r for r in records if "drums" not in r["tags"]]}
         drums = {k: v for k, v in drums.items() if v}
-        print_breakdown(f"-- {set_name}: by meter (all splits)", meters, estimators)
-        print_breakdown(f"-- {set_name}: drums / no drums (all splits)", drums, estimators)
+        print_breakdown(f"-- {set_name}: by meter (all splits)", meters, rb_estimators)
+        print_breakdown(f"-- {set_name}: drums / no drums (all splits)", drums, rb_estimators)
         set_out["by_meter"] = {k: summarise(v, estimators) for k, v in meters.items()}
         set_out["by_drums"] = {k: summarise(v, estimators) for k, v in drums.items()}
         report["sets"][set_name] = set_out
