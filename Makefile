@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 PYTHON ?= $(shell scripts/find-python)
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test setup bench bench-sound clean
+.PHONY: demo test setup bench bench-sound bench-accuracy clean
 
 $(STAMP): pyproject.toml requirements.lock scripts/find-python
 	@test -n "$(PYTHON)" || { echo "no suitable Python found (see scripts/find-python)"; exit 1; }
@@ -26,6 +26,16 @@ test: $(STAMP)
 
 bench-sound: $(STAMP)
 	$(PY) benchmarks/sound.py
+
+# accuracy of the musical analysis vs ground truth (issue 3): build the sets (cached under
+# /work/data/accuracy, override with ACCURACY_DATA=...), then score reissue and the librosa baselines
+ACCURACY_DATA ?= /work/data/accuracy
+bench-accuracy: $(STAMP)
+	@command -v fluidsynth >/dev/null || { echo "bench-accuracy: 'fluidsynth' not found; install the Debian packages fluidsynth and fluid-soundfont-gm (apt-get install fluidsynth fluid-soundfont-gm)"; exit 1; }
+	@test -f /usr/share/sounds/sf2/FluidR3_GM.sf2 || { echo "bench-accuracy: /usr/share/sounds/sf2/FluidR3_GM.sf2 not found; install the Debian package fluid-soundfont-gm"; exit 1; }
+	@$(PY) -c "import music21" 2>/dev/null || { echo "bench-accuracy: the music21 package is missing; $(PY) -m pip install music21"; exit 1; }
+	$(PY) benchmarks/accuracy/build.py --out $(ACCURACY_DATA)
+	$(PY) benchmarks/accuracy/run.py --data $(ACCURACY_DATA)
 
 bench: bench-sound
 
