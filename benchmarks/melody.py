@@ -14,11 +14,12 @@ a 10 ms grid, and note onset P/R/F (``mir_eval.transcription.precision_recall_f1
 Speed: CPU seconds (``time.process_time``, one core) of ``analyze_melody`` on 3 minutes of
 22.05 kHz mono, best of three after a warm-up call (numba compilation is not the analysis).
 
-Run: ``PYTHONPATH=src .venv/bin/python benchmarks/melody.py [--data /work/data/accuracy]``.
+Run: ``PYTHONPATH=src .venv/bin/python benchmarks/melody.py [--data DIR]``.
 """
 
 from __future__ import annotations
 
+import os
 import argparse
 import json
 import sys
@@ -163,7 +164,8 @@ def speed() -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", type=Path, default=Path("/work/data/accuracy"))
+    ap.add_argument("--data", type=Path, default=Path(os.environ.get(
+        "REISSUE_ACCURACY_DATA", Path(__file__).resolve().parent / "data" / "accuracy")))
     ap.add_argument("--pyin-items", type=int, default=3)
     ap.add_argument("--no-speed", action="store_true")
     args = ap.parse_args()

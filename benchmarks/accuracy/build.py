@@ -2,7 +2,7 @@
 
 Usage::
 
-    .venv/bin/python benchmarks/accuracy/build.py [--out /work/data/accuracy] [--set synthetic|music21]
+    .venv/bin/python benchmarks/accuracy/build.py [--out DIR] [--set synthetic|music21]
                                                   [--force] [--limit N] [--verify]
 
 Layout (see /work/notes/interfaces.md)::
@@ -42,7 +42,8 @@ sys.path.insert(0, str(HERE))
 
 import numpy as np  # noqa: E402
 
-DEFAULT_OUT = Path("/work/data/accuracy")
+DEFAULT_OUT = Path(os.environ.get("REISSUE_ACCURACY_DATA",
+                              Path(__file__).resolve().parents[1] / "data" / "accuracy"))
 SOUNDFONT = Path("/usr/share/sounds/sf2/FluidR3_GM.sf2")
 LEAD_IN_SECONDS = 0.5
 TAIL_SECONDS = 2.0

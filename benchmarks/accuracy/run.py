@@ -4,7 +4,7 @@ Usage::
 
     PYTHONPATH=<worktree>/src <worktree>/.venv/bin/python /work/wt/accuracy/benchmarks/accuracy/run.py \
         [--set synthetic|music21|all] [--split dev|test|all] [--only rhythm|tonal|melody]
-        [--limit N] [--data /work/data/accuracy] [--items SUBSTR] [--truth-beats] [--no-baselines]
+        [--limit N] [--data DIR] [--items SUBSTR] [--truth-beats] [--no-baselines]
         [--json PATH]
 
 ``reissue`` is imported from ``sys.path``, so ``PYTHONPATH`` chooses whose code is scored (the path
@@ -26,6 +26,7 @@ and per-meter and drums/no-drums breakdowns for tempo, beats, downbeats and key.
 
 from __future__ import annotations
 
+import os
 import argparse
 import importlib
 import json
@@ -47,7 +48,8 @@ import numpy as np  # noqa: E402
 import baselines  # noqa: E402
 import scoring  # noqa: E402
 
-DEFAULT_DATA = Path("/work/data/accuracy")
+DEFAULT_DATA = Path(os.environ.get("REISSUE_ACCURACY_DATA",
+                              Path(__file__).resolve().parents[1] / "data" / "accuracy"))
 SAMPLE_RATE = 22050
 SETS = ("synthetic", "music21")
 COLUMNS = [  # (metric key, header)
