@@ -1,0 +1,1 @@
+"""Production: the DSP stages that turn an analysed original and a plan into the new recording."""
