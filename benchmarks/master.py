@@ -148,9 +148,9 @@ def main() -> None:
     print(f"  {'sum':52s} {sum(breakdown.values()):6.3f}")
     print(f"peer: {peer_name}; budget for the master: 1.2 CPU-s per 3 min; peak memory "
           f"{peak_rss_mb():.0f} MB")
-    report.update({"stage_breakdown_cpu_seconds": breakdown, "peer": peer_name,
-                   "peer_cpu_seconds": peer_s, "peer": {"name": peer_name, "cpu_seconds": peer_s,
-                                                        **measure(y_peer, ref_curve)},
+    report.update({"stage_breakdown_cpu_seconds": breakdown,
+                   "peer": {"name": peer_name, "cpu_seconds": peer_s,
+                            **measure(y_peer, ref_curve)},
                    "reissue_vs_reference": {"cpu_seconds": ours_ref_s,
                                             **measure(y_ref, ref_curve)},
                    "input": before, "peak_rss_mb": peak_rss_mb()})

@@ -71,7 +71,7 @@ def test_demo_reaches_loudness_target_under_the_ceiling(demo, target_lufs):
     check_master_output(demo, y, target_lufs)
     assert not report.crest_limited
     assert report.loudness_after_lufs == pytest.approx(sound.integrated_loudness(y, SR),
-                                                       abs=0.01)
+                                                       abs=0.02)
     assert report.true_peak_after_dbtp == pytest.approx(sound.true_peak_dbtp(y, SR), abs=1e-3)
     assert report.loudness_before_lufs == pytest.approx(-20.0, abs=0.1)
 
@@ -87,6 +87,20 @@ def test_pink_noise_with_transients_reaches_targets(rng):
     assert limiting[0] < limiting[1] < limiting[2] < 6.0
 
 
+@pytest.mark.parametrize("sample_rate", [22050, 48000, 96000])
+def test_other_sample_rates(rng, sample_rate):
+    import soxr
+
+    x = soxr.resample(pink_noise_with_transients(rng, 8.0).T, SR, sample_rate).T
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    y, report = master(x, sample_rate, MasterTarget(loudness_lufs=-11.0,
+                                                    curve_db={"100": 2.0, "1000": 0.0,
+                                                              "8000": -2.0}))
+    assert y.shape == x.shape and np.isfinite(y).all()
+    assert abs(sound.integrated_loudness(y, sample_rate) + 11.0) <= LOUDNESS_TOL_LU
+    assert sound.true_peak_dbtp(y, sample_rate) <= -1.0
+
+
 def test_extreme_target_on_a_very_dynamic_source_is_crest_limited(rng):
     # a quiet bed (≈ −33 LUFS) with a full-scale hit every second: −8 LUFS needs ≈ 15 LU of
     # limiting, more than the style allows
@@ -100,7 +114,7 @@ def test_extreme_target_on_a_very_dynamic_source_is_crest_limited(rng):
     assert report.limiter.limiting_lu == pytest.approx(6.0, abs=0.1)  # it stopped at the cap
     measured = sound.integrated_loudness(y, SR)
     assert measured < -8.0 - 1.0  # honestly short of the target, and says so
-    assert report.loudness_after_lufs == pytest.approx(measured, abs=0.01)
+    assert report.loudness_after_lufs == pytest.approx(measured, abs=0.02)
     assert sound.true_peak_dbtp(y, SR) <= -1.0
     # allowing more limiting gets there (the hits are then flattened)
     y2, report2 = master(x, SR, MasterTarget(loudness_lufs=-8.0, max_limiting_lu=20.0))

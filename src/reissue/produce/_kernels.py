@@ -140,74 +140,83 @@ def _k_chunk(left_ch, right_ch, lo, hi, block, sos, state, energy, pair):  # pra
 
 
 @njit(cache=True, nogil=True, fastmath=True)
-def analyse_blocks(x, kernels, left, block, sos):  # pragma: no cover - compiled
-    """One pass over ``x``, per block: the true peak over channels (float32), the K-weighted
-    energy summed over channels (float64), and per channel the sums ``Σ x`` and ``Σ j·x``
-    (``j`` = sample index within the block; float64, shape (channels, n_blocks)) from which the
-    mean of ``x`` times any piecewise-linear gain follows exactly."""
+def block_stats(x, block, sos, sums):  # pragma: no cover - compiled
+    """One pass over ``x``, per block: K-weighted energy summed over channels (float64), the
+    sample peak over channels (float32) and, if ``sums``, per channel ``Σ x`` and ``Σ j·x``
+    (``j`` = index within the block; float64 (channels, n_blocks)), from which the mean of
+    ``x`` times any piecewise-linear gain follows exactly."""
     channels, n = x.shape
-    taps = kernels.shape[1]
     nb = (n + block - 1) // block
-    peak = np.zeros(nb, np.float32)
     energy = np.zeros(nb)
-    s0 = np.zeros((channels, nb))
-    s1 = np.zeros((channels, nb))
-    chunk = block * max(1, 1024 // block)
-    pad = np.zeros(chunk + taps, np.float32)
-    a0 = np.zeros(chunk, np.float32)
-    a1 = np.zeros(chunk, np.float32)
-    a2 = np.zeros(chunk, np.float32)
-    state = np.zeros(((channels + 1) // 2, 8))
-    for s in range(0, n, chunk):
-        m = min(chunk, n - s)
-        kb = s // block
-        for c in range(channels):
-            _fill(pad, x[c], s - left, m + taps - 1, n)
-            _peaks_into(pad, kernels, left, m, a0, a1, a2, peak, kb, block)
-            for q in range((m + block - 1) // block):
-                lo = q * block
-                t0 = 0.0
-                t1 = 0.0
-                for j in range(min(block, m - lo)):
-                    v = np.float64(pad[left + lo + j])
+    peak = np.zeros(nb, np.float32)
+    s0 = np.zeros((channels, nb if sums else 0))
+    s1 = np.zeros((channels, nb if sums else 0))
+    state = np.zeros(8)
+    for c0 in range(0, channels, 2):
+        state[:] = 0.0
+        _k_chunk(x[c0], x[min(c0 + 1, channels - 1)], 0, n, block, sos, state, energy,
+                 c0 + 1 < channels)
+    for c in range(channels):
+        xc = x[c]
+        for k in range(nb):
+            lo = k * block
+            hi = min(n, lo + block)
+            mx = peak[k]
+            t0 = 0.0
+            t1 = 0.0
+            for i in range(lo, hi):
+                v = xc[i]
+                mx = max(mx, abs(v))
+                if sums:
                     t0 += v
-                    t1 += j * v
-                s0[c, kb + q] = t0
-                s1[c, kb + q] = t1
-        for c0 in range(0, channels, 2):
-            c1 = min(c0 + 1, channels - 1)
-            _k_chunk(x[c0], x[c1], s, s + m, block, sos, state[c0 // 2], energy,
-                     c0 + 1 < channels)
-    return peak, energy, s0, s1
+                    t1 += (i - lo) * np.float64(v)
+            peak[k] = mx
+            if sums:
+                s0[c, k] = t0
+                s1[c, k] = t1
+    return energy, peak, s0, s1
 
 
 @njit(cache=True, nogil=True, fastmath=True)
-def true_peak_blocks(x, kernels, left, block):  # pragma: no cover - compiled
+def true_peak_blocks(x, kernels, left, block, need):  # pragma: no cover - compiled
     """Largest |value| of the oversampled signal in each block, over all channels (float32).
 
     Each sample ``i`` contributes ``|x[i]|`` and its fractional-delay interpolations
     ``x(i + p/os) = Σ_j x[i − left + j] · kernels[p − 1, j]`` (zeros outside the signal): the
     same interpolator as the true-peak meter, so a block's value is exactly what the meter
-    sees. ``kernels`` has 3 rows (4×), 1 row (2×) or 0 rows (sample peak only).
+    sees. ``kernels`` has 3 rows (4×), 1 row (2×) or 0 rows (sample peak only). Only chunks
+    holding a block with ``need[k]`` are interpolated (``need`` empty = all); other blocks
+    get 0.
     """
     channels, n = x.shape
     taps = kernels.shape[1]
     nb = (n + block - 1) // block
     out = np.zeros(nb, np.float32)
-    chunk = block * max(1, 1024 // block)
+    per = max(1, 1024 // block)
+    chunk = block * per
     pad = np.zeros(chunk + taps, np.float32)
     a0 = np.zeros(chunk, np.float32)
     a1 = np.zeros(chunk, np.float32)
     a2 = np.zeros(chunk, np.float32)
-    for c in range(channels):
-        for s in range(0, n, chunk):
-            m = min(chunk, n - s)
+    every = need.shape[0] == 0
+    for s in range(0, n, chunk):
+        m = min(chunk, n - s)
+        kb = s // block
+        if not every:
+            wanted = False
+            for k in range(kb, min(nb, kb + per)):
+                if need[k]:
+                    wanted = True
+                    break
+            if not wanted:
+                continue
+        for c in range(channels):
             _fill(pad, x[c], s - left, m + taps - 1, n)
-            _peaks_into(pad, kernels, left, m, a0, a1, a2, out, s // block, block)
+            _peaks_into(pad, kernels, left, m, a0, a1, a2, out, kb, block)
     return out
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, fastmath=True)
 def block_power(x, block):  # pragma: no cover - compiled
     """Mean over channels and samples of x² in each block (float64, ``n_blocks``)."""
     channels, n = x.shape
@@ -223,6 +232,24 @@ def block_power(x, block):  # pragma: no cover - compiled
                 acc += v * v
         out[k] = acc / ((hi - lo) * channels)
     return out
+
+
+@njit(cache=True, nogil=True, fastmath=True)
+def add_band_power(y, offset, count, band_of, block, power, k0):  # pragma: no cover
+    """``power[band_of[i], k0 + q] += mean(y[i, offset + block q]²)`` over ``count`` samples
+    of every row (``y`` C-contiguous, so the inner loop vectorises)."""
+    rows = y.shape[0]
+    for i in range(rows):
+        b = band_of[i]
+        row = y[i]
+        for q in range((count + block - 1) // block):
+            lo = offset + q * block
+            hi = min(offset + count, lo + block)
+            acc = 0.0
+            for t in range(lo, hi):
+                v = np.float64(row[t])
+                acc += v * v
+            power[b, k0 + q] += acc / (hi - lo)
 
 
 @njit(cache=True, nogil=True)
@@ -355,7 +382,7 @@ def segment_energy(energy, point_db, seg_of, n_seg):  # pragma: no cover - compi
 _CHUNK = 4096
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, fastmath=True)
 def _ramp(gain, k0, count, block, buf):  # pragma: no cover - compiled
     """Fill ``buf[:count·block]`` with the interpolated gain of blocks ``k0 … k0+count−1``."""
     inv = np.float32(1.0 / block)
@@ -367,7 +394,7 @@ def _ramp(gain, k0, count, block, buf):  # pragma: no cover - compiled
             buf[base + i] = g0 + step * np.float32(i)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, fastmath=True)
 def apply_gain(x, gain, block, out, offset):  # pragma: no cover - compiled
     """``out = x · g − offset`` with ``g`` linearly interpolated between control points
     (n_blocks + 1) and ``offset`` per channel. ``out`` may be ``x`` itself (in place)."""
@@ -388,7 +415,7 @@ def apply_gain(x, gain, block, out, offset):  # pragma: no cover - compiled
     return out
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, fastmath=True)
 def mix_bands(bands, band_of, side, gains, block, channels):  # pragma: no cover - compiled
     """Sum band signals with per-band time-varying gains into L/R (or mono).
 
