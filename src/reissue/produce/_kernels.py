@@ -253,6 +253,30 @@ def add_band_power(y, offset, count, band_of, block, power, k0):  # pragma: no c
 
 
 @njit(cache=True, nogil=True)
+def output_peak_bounds(gain, peak_hi, peak_lo, bound, reach, dc):  # pragma: no cover
+    """Upper and lower bounds of each block's true peak after the gain (see
+    ``master._output_peak_candidates``): the gain over points ``k − reach − 1 … k + reach + 1``
+    lies in ``[lo, hi]``; ``upper = mid·peak_hi + half·bound + dc``, ``lower = mid·peak_lo −
+    half·bound − dc``."""
+    nb = peak_hi.shape[0]
+    npts = gain.shape[0]
+    upper = np.empty(nb)
+    lower = np.empty(nb)
+    for k in range(nb):
+        hi = -1e300
+        lo = 1e300
+        for j in range(max(0, k - reach - 1), min(npts, k + reach + 2)):
+            g = gain[j]
+            hi = max(hi, g)
+            lo = min(lo, g)
+        mid = 0.5 * (hi + lo)
+        half = 0.5 * (hi - lo)
+        upper[k] = mid * peak_hi[k] + half * bound[k] + dc
+        lower[k] = mid * peak_lo[k] - half * bound[k] - dc
+    return upper, lower
+
+
+@njit(cache=True, nogil=True)
 def rms_level_db(power, coef):  # pragma: no cover - compiled
     """One-pole smoothed power (``e ← coef·e + (1 − coef)·p``) in dB, floored at −300 dB."""
     out = np.empty(power.shape[0])
@@ -261,6 +285,40 @@ def rms_level_db(power, coef):  # pragma: no cover - compiled
         e = coef * e + (1.0 - coef) * power[k]
         out[k] = 10.0 * math.log10(e + 1e-30)
     return out
+
+
+@njit(cache=True, nogil=True, fastmath=True)
+def masked_mean(values, mask):  # pragma: no cover - compiled
+    """Mean of ``values`` where ``mask`` (0 if none)."""
+    acc = 0.0
+    count = 0
+    for k in range(values.shape[0]):
+        if mask[k]:
+            acc += values[k]
+            count += 1
+    return acc / count if count else 0.0
+
+
+@njit(cache=True, nogil=True, fastmath=True)
+def makeup_and_points(gain_db, power, restore):  # pragma: no cover - compiled
+    """Make-up (dB) restoring the long-term power if ``restore``, and the linear gain at the
+    control points (``n_blocks + 1``, the last repeated) with it applied."""
+    n = gain_db.shape[0]
+    lin = np.empty(n + 1)
+    total = 0.0
+    kept = 0.0
+    scale = math.log(10.0) / 20.0
+    for k in range(n):
+        g = math.exp(scale * gain_db[k])
+        lin[k] = g
+        total += power[k]
+        kept += power[k] * g * g
+    makeup = 10.0 * math.log10(total / kept) if (restore and kept > 0.0) else 0.0
+    m = math.exp(scale * makeup)
+    for k in range(n):
+        lin[k] *= m
+    lin[n] = lin[n - 1] if n else 1.0
+    return makeup, lin
 
 
 @njit(cache=True, nogil=True)

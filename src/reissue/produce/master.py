@@ -100,10 +100,6 @@ BAND_NAMES = ("low", "mid", "high")
 _CENTRE_HZ = dict(zip(sound.NOMINAL_CENTRES, 1000.0 * 10.0 ** (np.arange(-16, 14) / 10.0)))
 
 
-def _db(x: float) -> float:
-    return float(10.0 * math.log10(x)) if x > 0 else -300.0
-
-
 def _db20(x: float) -> float:
     return float(20.0 * math.log10(x)) if x > 0 else sound.LEVEL_FLOOR_DB
 
@@ -510,9 +506,10 @@ class Compressor:
     def _coef(ms: float, block_seconds: float) -> float:
         return math.exp(-block_seconds / (ms / 1000.0))
 
-    def gain_db(self, power: np.ndarray, block_seconds: float
-                ) -> tuple[np.ndarray, CompressionStats]:
-        """Gain (dB, make-up included) for each control block from its mean power (linked).
+    def gain_points(self, power: np.ndarray, block_seconds: float
+                    ) -> tuple[np.ndarray, CompressionStats]:
+        """Linear gain (make-up included) at the control points (``n_blocks + 1``; point k at
+        the start of block k) from each block's mean power (linked).
 
         Parameters
         ----------
@@ -530,17 +527,17 @@ class Compressor:
         loud = float(np.partition(level, k95)[k95]) if level.size else -300.0
         active = level > max(loud - 30.0, -120.0)
         if not active.any() or self.ratio == 1.0:
-            return np.zeros_like(level), CompressionStats(self.threshold_db, 0.0, 0.0)
+            return np.ones(level.size + 1), CompressionStats(self.threshold_db, 0.0, 0.0)
 
         def run(threshold: float) -> tuple[np.ndarray, float]:
             g = K.compressor_gain_db(level, threshold, self.ratio, self.knee_db, att, rel)
-            return g, float(-g[active].mean())
+            return g, -K.masked_mean(g, active)
 
         if self.threshold_db is not None:
             threshold = self.threshold_db
             g, mean_gr = run(threshold)
         elif self.target_gr_db == 0.0:
-            return np.zeros_like(level), _NO_COMPRESSION
+            return np.ones(level.size + 1), _NO_COMPRESSION
         else:
             want = self.target_gr_db
             # static hard-knee solution, mean over active of slope·max(0, x − T) = want, from a
@@ -566,13 +563,10 @@ class Compressor:
                 step = (threshold - t_prev) / (mean_gr - gr_prev) * (want - mean_gr)
                 t_prev, gr_prev = threshold, mean_gr
                 threshold = threshold + float(np.clip(step, -12.0, 12.0))
-        makeup = 0.0
-        if self.restore_level:
-            kept = float(np.sum(power * 10.0 ** (g / 10.0)))
-            makeup = _db(float(power.sum()) / kept) if kept > 0 else 0.0
+        makeup, points = K.makeup_and_points(g, power, self.restore_level)
         stats = CompressionStats(float(threshold), mean_gr, float(-g.min()), makeup,
                                  float(active.mean()))
-        return g + makeup, stats
+        return points, stats
 
     def process_report(self, samples: np.ndarray, sample_rate: int
                        ) -> tuple[np.ndarray, CompressionStats]:
@@ -588,19 +582,12 @@ class Compressor:
         block = _block_size(sample_rate, 0.0007)
         if power is None:
             power = K.block_power(x, block)
-        g_db, stats = self.gain_db(power, block / sample_rate)
-        return (K.apply_gain(x, _points(10.0 ** (g_db / 20.0)), block, out,
-                             np.zeros(x.shape[0])), stats)
+        points, stats = self.gain_points(power, block / sample_rate)
+        return K.apply_gain(x, points, block, out, np.zeros(x.shape[0])), stats
 
     def process(self, samples: np.ndarray, sample_rate: int) -> np.ndarray:
         """Compress ``float32 (channels, n)``; returns the same shape."""
         return self.process_report(samples, sample_rate)[0]
-
-
-def _points(block_values: np.ndarray) -> np.ndarray:
-    """Per-block values → control points (n_blocks + 1; the last repeats)."""
-    v = np.asarray(block_values, np.float64)
-    return np.append(v, v[-1:]) if v.size else np.ones(1)
 
 
 # --------------------------------------------------------------------------- linear phase + bands
@@ -823,8 +810,7 @@ class MultibandProcessor:
             if comp is None:
                 stats[BAND_NAMES[b]] = _NO_COMPRESSION
                 continue
-            g_db, stats[BAND_NAMES[b]] = comp.gain_db(power[b], block / sample_rate)
-            gains[b] = _points(10.0 ** (g_db / 20.0))
+            gains[b], stats[BAND_NAMES[b]] = comp.gain_points(power[b], block / sample_rate)
         band_of = np.array([p[0] for p in paths], np.int64)
         side = np.array([p[1] for p in paths], np.int64)
         y, out_power = K.mix_bands(bands, band_of, side, gains, block, x.shape[0])
@@ -858,14 +844,7 @@ def _output_peak_candidates(gain: np.ndarray, peak_hi: np.ndarray, peak_lo: np.n
     blocks whose upper bound reaches the largest lower bound can hold the maximum, so the
     maximum over them is the exact true peak.
     """
-    nb = peak_hi.size
-    g = gain.astype(np.float32)
-    # gain points k − reach … k + 1 + reach cover the support of block k
-    hi = _neighbour_max(g, reach + 1)[:nb]
-    lo = -_neighbour_max(-g, reach + 1)[:nb]
-    mid, half = 0.5 * (hi + lo), 0.5 * (hi - lo)
-    upper = mid * peak_hi + half * bound + dc
-    lower = mid * peak_lo - half * bound - dc
+    upper, lower = K.output_peak_bounds(gain, peak_hi, peak_lo, bound, reach, dc)
     return upper >= lower.max()
 
 
@@ -965,8 +944,16 @@ class TruePeakLimiter:
             return K.limiter_gain_db(peak_db, gain_db, ceiling_db, lookahead, release, lim,
                                      work, deque)
 
+        last: dict = {}  # the latest evaluation, reused when the solver returns its gain
+
+        def evaluate(gain_db: float, ceiling_db: float) -> tuple[float, np.ndarray]:
+            if last.get("key") != (gain_db, ceiling_db):
+                point = curve(gain_db, ceiling_db) + gain_db
+                last.update(key=(gain_db, ceiling_db), lufs=meter.lufs(point), point=point)
+            return last["lufs"], last["point"]
+
         def loudness(gain_db: float, ceiling_db: float) -> float:
-            return meter.lufs(curve(gain_db, ceiling_db) + gain_db)
+            return evaluate(gain_db, ceiling_db)[0]
 
         margin = 0.02  # aim this far under the ceiling; widened by any measured overshoot
         aim = target
@@ -977,7 +964,7 @@ class TruePeakLimiter:
             ceiling = self.ceiling_dbtp - margin
             if target is not None:
                 gain_db, crest_limited = self._solve(loudness, loud_in, aim, ceiling)
-            point_db = curve(gain_db, ceiling) + gain_db
+            loud_out, point_db = evaluate(gain_db, ceiling)
             gain = 10.0 ** (point_db / 20.0)
             # the mean the gain modulation leaves (asymmetric transients limited harder than
             # their tails; ≈ −60 dBFS) is known exactly from the block sums: remove it
@@ -993,7 +980,6 @@ class TruePeakLimiter:
             need_out = _output_peak_candidates(gain, peak, peak_low, bound, reach,
                                                float(np.abs(dc).max()) if not keep_dc else 0.0)
             tp = _db20(float(K.true_peak_blocks(out, kernels, left, block, need_out).max()))
-            loud_out = meter.lufs(point_db)
             over = tp - self.ceiling_dbtp
             off = 0.0 if (target is None or crest_limited) else target - loud_out
             if (over <= 0.0 and abs(off) <= 0.05) or renders >= 3:
@@ -1043,14 +1029,14 @@ class TruePeakLimiter:
         x0, f0 = g0, phi(g0)
         x1 = g0 - f0 if f0 < 0 else g0 - f0 - 0.5
         for _ in range(40):
-            if abs(f0) <= 0.003:
+            if abs(f0) <= 0.01:
                 break
             if f0 < 0:
                 lo = max(lo, x0)
             else:
                 hi = min(hi, x0)
             f1 = phi(x1)
-            if abs(f1) <= 0.003:
+            if abs(f1) <= 0.01:
                 x0, f0 = x1, f1
                 break
             if f1 < 0:
