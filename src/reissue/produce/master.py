@@ -40,10 +40,10 @@ Method and design notes
    wide on log frequency, summing to exactly 1 before and after windowing) — an improvement over
    the Linkwitz–Riley IIR split METHODS.md suggests: the bands sum back to the EQ'd signal to
    float precision (LR4 sums flat only in magnitude, with a 360° phase turn at each crossover),
-   and it is cheaper: scipy's ``sosfilt`` costs ≈ 0.14 CPU-s per stereo biquad over 3 minutes
-   here, so a phase-compensated 3-band LR4 split (9 biquads) would cost ≈ 1.3 s, the whole
-   master's budget. Bass below the low crossover is mono because the side path has no low band
-   (and fades in over the half octave above the crossover).
+   and it is cheaper: a phase-compensated 3-band LR4 split with scipy's ``sosfilt`` measured
+   1.5 CPU-s for 3 minutes of stereo, this whole stage (EQ, width and split) 0.4–0.6 s
+   (``benchmarks/master.py``). Bass below the low crossover is mono because the side path has
+   no low band (and fades in over the half octave above the crossover).
 3. **Compression** (per band and bus glue): linked stereo (one gain from the band's mid + side
    power), RMS detector, quadratic soft knee and a branching attack/release smoother in the gain
    domain (Giannoulis, Massberg & Reiss 2012, "Digital Dynamic Range Compressor Design — A
@@ -52,26 +52,28 @@ Method and design notes
    is active, e.g. 2 dB), and the threshold achieving it on this signal is solved for (static
    curve, then two secant steps on the real ballistics). Per-band make-up restores each band's
    long-term level, so band compression changes dynamics, not the tonal balance the EQ set.
-   pedalboard's ``Compressor`` (JUCE) was measured at 0.31 CPU-s per stereo band for 3 minutes,
-   unlinked and with fixed thresholds; the compiled gain computer here costs ≈ 0.01 s per band.
-4. **Loudness and true peak.** pedalboard 0.9.26's ``Limiter`` is JUCE's (no true-peak ceiling).
+   pedalboard's ``Compressor`` (JUCE: unlinked, hard knee, fixed threshold) measured 0.21–0.28
+   CPU-s per stereo band for 3 minutes; this one 0.05–0.07 s with its detector and gain pass.
+4. **Loudness and true peak.** pedalboard 0.9.26's ``Limiter`` is JUCE's: no true-peak ceiling
+   (measured +0.31 dBTP out of a "−1 dB" setting on the benchmark track).
    :class:`TruePeakLimiter` computes, once, the K-weighted energy of every 0.3 ms block and its
    4×-oversampled peak with the true-peak meter's own interpolator (exactly where the largest
    gain the search may try could bring a block near the ceiling; elsewhere an upper bound from
-   the interpolator's gain and the sample peaks). For a trial
-   gain the look-ahead gain curve (forward minimum, exponential release, two moving averages —
-   never above the ceiling by construction) and the resulting integrated loudness are computed
-   from those block values alone (a few ms), so the gain that meets the loudness target is found
-   by root finding without re-filtering the audio (typically 5–8 evaluations). The result is
-   rendered once and its true peak verified with the exact meter; an overshoot (the interpolated
-   gain can cause hundredths of a dB) widens the margin and re-renders, at most three times. The
-   reported loudness is the exact K-weighted block energies under the final gain curve (within
-   ±0.02 LU of the meter run on the output, tested). The mean that limiting asymmetric
-   transients leaves (≈ −60 dBFS) is removed in the same render, computed exactly from
-   per-block sums. If the target needs the limiter to remove more than ``max_limiting_lu`` of
-   loudness (a very dynamic source pushed to −8 LUFS), the master stops there, *crest-limited*:
-   quieter than the target, the shortfall in the report — squashing further
-   would destroy the transients the style wants loud.
+   the interpolator's gain and the sample peaks). For a trial gain the look-ahead gain curve
+   (forward minimum, exponential release, two moving averages — never above the ceiling by
+   construction) and the resulting integrated loudness are computed from those block values
+   alone (a few ms), so the gain that meets the loudness target is found by root finding without
+   re-filtering the audio (3–6 evaluations). The result is rendered once and its exact true
+   peak computed with the same interpolator on the blocks that can hold it (per-block upper and
+   lower bounds from the input peaks and the gain's range over the interpolator's support prune
+   the rest, exactly); an overshoot (the interpolated gain can cause hundredths of a dB) widens
+   the margin and re-renders, at most three times. The reported loudness is the exact K-weighted
+   block energies under the final gain curve (within ±0.02 LU of the meter run on the output,
+   tested). The mean that limiting asymmetric transients leaves (≈ −60 dBFS) is removed in the
+   same render, computed exactly from per-block sums. If the target needs the limiter to remove
+   more than ``max_limiting_lu`` of loudness (a very dynamic source pushed to −8 LUFS), the
+   master stops there, *crest-limited*: quieter than the target, the shortfall in the report —
+   squashing further would destroy the transients the style wants loud.
 """
 
 from __future__ import annotations
