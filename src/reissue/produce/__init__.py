@@ -1,0 +1,1 @@
+"""Production: the DSP stages that turn an analysed recording into its re-production."""
