@@ -288,18 +288,23 @@ def _numba_kernels() -> dict:
         return e
 
     @njit(cache=True, nogil=True)
-    def piece_rms(e, sub):  # pragma: no cover - JIT
-        """RMS of consecutive ``sub``-sample pieces of e (the last one may be shorter)."""
+    def piece_stats(e, sub):  # pragma: no cover - JIT
+        """RMS and largest |e| of consecutive ``sub``-sample pieces (the last may be shorter)."""
         n = e.shape[0]
         pieces = (n + sub - 1) // sub
-        out = np.empty(pieces)
+        rms = np.empty(pieces)
+        peak = np.empty(pieces)
         for j in range(pieces):
             acc = 0.0
+            top = 0.0
             stop = min(n, (j + 1) * sub)
             for i in range(j * sub, stop):
-                acc += e[i] * e[i]
-            out[j] = np.sqrt(acc / (stop - j * sub))
-        return out
+                v = e[i]
+                acc += v * v
+                top = max(top, abs(v))
+            rms[j] = np.sqrt(acc / (stop - j * sub))
+            peak[j] = top
+        return rms, peak
 
     @njit(cache=True, nogil=True, fastmath=True)
     def dc_subtract(x, low, d, out):  # pragma: no cover - JIT
@@ -409,19 +414,19 @@ def _numba_kernels() -> dict:
                     dst[base + i] += row[i] * window[i]
 
     @njit(cache=True, nogil=True)
-    def exceed(e, scale, sub, threshold):  # pragma: no cover - JIT
-        """Indices i with |e[i]| > threshold · scale[i // sub], ascending."""
+    def exceed(e, limits, sub):  # pragma: no cover - JIT
+        """Indices i with |e[i]| > limits[i // sub], ascending."""
         n = e.shape[0]
         count = 0
-        for j in range(scale.shape[0]):
-            limit = threshold * scale[j]
+        for j in range(limits.shape[0]):
+            limit = limits[j]
             for i in range(j * sub, min(n, (j + 1) * sub)):
                 if abs(e[i]) > limit:
                     count += 1
         out = np.empty(count, np.int64)
         count = 0
-        for j in range(scale.shape[0]):
-            limit = threshold * scale[j]
+        for j in range(limits.shape[0]):
+            limit = limits[j]
             for i in range(j * sub, min(n, (j + 1) * sub)):
                 if abs(e[i]) > limit:
                     out[count] = i
@@ -453,7 +458,7 @@ def _numba_kernels() -> dict:
     _kernels["overlap_add"] = overlap_add
     _kernels["exceed"] = exceed
     _kernels["block_means"] = block_means
-    _kernels["piece_rms"] = piece_rms
+    _kernels["piece_stats"] = piece_stats
     _kernels["levinson"] = levinson
     _kernels["residual"] = residual
     _kernels["dc_subtract"] = dc_subtract
@@ -479,14 +484,15 @@ class ClickDetection:
         Sample index of the largest prediction error of each span.
     scores : tuple of float
         That error in units of the local error scale.
-    rejected_onsets : int
-        Bursts above threshold that were judged onsets (error level rose after them) or too long.
+    rejected : int
+        Bursts above threshold judged not to be clicks: too long, or the error level changed
+        across them (an onset, or a sound that stops).
     """
 
     spans: tuple[tuple[int, int], ...]
     peaks: tuple[int, ...]
     scores: tuple[float, ...]
-    rejected_onsets: int
+    rejected: int
 
 
 class ClickRemover(_Stage):
@@ -501,8 +507,10 @@ class ClickRemover(_Stage):
         A click's largest prediction error, in units of the local error scale (robust RMS), 4–30.
     max_click_ms : float
         Longest defect treated as a click, 0.1–5 ms; longer bursts are left alone.
-    onset_rise_db : float
-        A burst after which the error level rises by more than this is an onset, not a click.
+    level_change_db : float
+        A click leaves the music as it was: a burst across which the prediction error level
+        (10 ms each side) rises (an onset) or falls (a sound that stops) by more than this is
+        not a click.
 
     Examples
     --------
@@ -519,15 +527,15 @@ class ClickRemover(_Stage):
     name = "clicks"
 
     def __init__(self, order: int = 24, threshold: float = 8.0, max_click_ms: float = 2.0,
-                 onset_rise_db: float = 3.0):
+                 level_change_db: float = 3.0):
         self.order = int(_number("order", order, 8, 64))
         self.threshold = _number("threshold", threshold, 4.0, 30.0)
         self.max_click_ms = _number("max_click_ms", max_click_ms, 0.1, 5.0, "ms")
-        self.onset_rise_db = _number("onset_rise_db", onset_rise_db, 0.0, 20.0, "dB")
+        self.level_change_db = _number("level_change_db", level_change_db, 0.5, 20.0, "dB")
 
     def params(self) -> dict:
         return {"order": self.order, "threshold": self.threshold,
-                "max_click_ms": self.max_click_ms, "onset_rise_db": self.onset_rise_db}
+                "max_click_ms": self.max_click_ms, "level_change_db": self.level_change_db}
 
     # -- analysis
     @staticmethod
@@ -577,16 +585,19 @@ class ClickRemover(_Stage):
                                         np.empty(x.shape[0], np.float32))
 
     @staticmethod
-    def _scale(e: np.ndarray, sub: int) -> np.ndarray:
-        """Robust local RMS of the error per ``sub``-sample piece: median over ±16 pieces."""
+    def _scale(e: np.ndarray, sub: int) -> tuple[np.ndarray, np.ndarray]:
+        """Per ``sub``-sample piece: the robust local RMS of the error (median over ±16
+        pieces of the pieces' RMS) and the typical largest error (same median of their maxima).
+        """
         import scipy.ndimage
 
-        rms = _kernels_get("piece_rms")(e, sub)
+        rms, peak = _kernels_get("piece_stats")(e, sub)
         scale = scipy.ndimage.median_filter(rms, size=33, mode="nearest")
-        return np.maximum(scale, 1e-7)
+        typical = scipy.ndimage.median_filter(peak, size=33, mode="nearest")
+        return np.maximum(scale, 1e-7), typical
 
     def _bursts(self, x: np.ndarray, e: np.ndarray, coefs: np.ndarray, block: int,
-                scale: np.ndarray, sub: int, sample_rate: int
+                scales: tuple[np.ndarray, np.ndarray], sub: int, sample_rate: int
                 ) -> tuple[list[tuple[int, int, int, float]], int]:
         """Click bursts in one channel: (start, end, peak, score) per click; and rejects.
 
@@ -596,7 +607,12 @@ class ClickRemover(_Stage):
         """
         n = e.shape[0]
         p = self.order
-        hot = _kernels_get("exceed")(e, scale.astype(np.float32), sub, self.threshold)
+        scale, typical = scales
+        # a click exceeds threshold × the robust RMS, and twice the largest error typical of
+        # the pieces around it: residuals with spikes of their own (naive-saw pads, bowed
+        # noise) raise the bar (measured: Gaussian-like errors peak at ≈3 × RMS per piece)
+        limits = np.maximum(self.threshold * scale, 2.0 * typical).astype(np.float32)
+        hot = _kernels_get("exceed")(e, limits, sub)
         if hot.size == 0:
             return [], 0
         low = 0.4 * self.threshold  # a burst's extent: where the error exceeds this
@@ -626,9 +642,15 @@ class ClickRemover(_Stage):
             if pre.size < 8 or post.size < 8:
                 rejected += 1  # at the very edges we cannot tell a click from an onset
                 continue
-            rise = 10.0 * math.log10((float(np.square(post, dtype=np.float64).mean()) + _TINY)
-                                     / (float(np.square(pre, dtype=np.float64).mean()) + _TINY))
-            if rise > self.onset_rise_db:
+            before = float(np.square(pre, dtype=np.float64).mean())
+            after = float(np.square(post, dtype=np.float64).mean())
+            rise = 10.0 * math.log10((after + _TINY) / (before + _TINY))
+            # the peak must also stand out of its own 10 ms context, not only of the ±93 ms
+            # median: decaying cymbal noise passes the one test, never the other (measured:
+            # hat tails 4 × their context, the demo's clicks 10–29 ×)
+            context = math.sqrt(0.5 * (before + after)) + 1e-30
+            if abs(rise) > self.level_change_db or \
+                    float(np.abs(e[start:end]).max()) < self.threshold * context:
                 rejected += 1
                 continue
             # backward error over [start − p, end): e_b[i] = x[i] + Σ a_j x[i + j]
@@ -729,7 +751,7 @@ class ClickRemover(_Stage):
         out = self._repair(x, sample_rate, clicks)
         return StageOutput(out, {
             "clicks": len(clicks.spans),
-            "rejected_onsets": clicks.rejected_onsets,
+            "rejected_bursts": clicks.rejected,
             "click_seconds": [round(p / sample_rate, 4) for p in clicks.peaks[:200]],
             "refilled_ms": round(1e3 * sum(b - a for a, b in clicks.spans) / sample_rate, 2),
         })
@@ -892,14 +914,17 @@ class _Profile:
             self.psd *= self.n_long / max(n, 1)
         self.fine_freqs = np.fft.rfftfreq(self.n_long, 1.0 / sample_rate)
 
-    def to_stft(self, fine: np.ndarray) -> np.ndarray:
-        """A PSD on the fine grid → expected |X|² of the √Hann STFT bins (mean of the 4 fine
-        bins around each STFT bin, times Σw²)."""
+    def fold(self, fine: np.ndarray) -> np.ndarray:
+        """Values on the fine grid → the STFT grid (mean of the 4 fine bins around each bin)."""
         bins = self.stft.n_fft // 2 + 1
         padded = np.concatenate([fine[:1], fine[:1], fine, fine[-1:], fine[-1:]])
         centre = 4 * np.arange(bins) + 2  # fine bin 4k, shifted by the two pads
-        mean = (padded[centre - 2] + padded[centre - 1] + padded[centre] + padded[centre + 1]) / 4
-        return mean * float(np.sum(self.stft.window.astype(np.float64) ** 2))
+        return (padded[centre - 2] + padded[centre - 1] + padded[centre] + padded[centre + 1]) / 4
+
+    def to_stft(self, fine: np.ndarray) -> np.ndarray:
+        """A PSD on the fine grid → expected |X|² of the √Hann STFT bins (mean of the 4 fine
+        bins around each STFT bin, times Σw²)."""
+        return self.fold(fine) * float(np.sum(self.stft.window.astype(np.float64) ** 2))
 
 
 class HissReducer(_Stage):
@@ -952,18 +977,53 @@ class HissReducer(_Stage):
         weights = np.full(noise.shape, 2.0)
         weights[0] = weights[-1] = 1.0
         level = float(weights @ noise) / (profile.n_long * profile.channels)
+        likeness = profile.fold(_noise_likeness(profile.psd, size))
         return _HissPlan(self, profile.to_stft(noise).astype(np.float32),
-                         self.floor_gain(profile.stft.freqs),
+                         self.floor_gain(profile.stft.freqs), likeness.astype(np.float32),
                          10.0 * math.log10(max(level, 1e-15)))
+
+
+def _noise_likeness(psd: np.ndarray, smooth_bins: int) -> np.ndarray:
+    """Per fine bin, how much the quietest frames look like stationary noise, 0…1.
+
+    For stationary Gaussian noise a bin's frame power is exponential, so its 5th and 20th
+    percentiles stand in the ratio ln(0.95)/ln(0.8) = 0.23 whatever the level. Where the quietest
+    frames are music instead (a sustained chord, a pad, a reverb tail), the ratio is far from it:
+    measured 0.002–0.07 on clean synthetic mixes, the clean demo song and six orchestral
+    recordings, 0.23 on the hissy demo song and on white noise. The ratio, averaged over
+    channels and taken as a running median across ``smooth_bins`` (every 4th bin, for speed),
+    maps linearly from 0.08 (music: 0) to 0.18 (noise: 1).
+    """
+    step = 4
+    ratios = []
+    for p in psd:
+        p = p[p.sum(axis=1) > 1e-14][:, ::step]
+        if p.shape[0] < 8:  # too few frames to judge: trust the level test alone
+            return np.ones(psd.shape[-1])
+        n = p.shape[0]
+        k5, k20 = int(0.05 * (n - 1)), int(0.20 * (n - 1))
+        part = np.partition(p, (k5, k20), axis=0)
+        ratios.append(part[k5] / np.maximum(part[k20], 1e-30))
+    if not ratios:
+        return np.ones(psd.shape[-1])
+    import scipy.ndimage
+
+    r = scipy.ndimage.median_filter(np.mean(ratios, axis=0), size=max(3, smooth_bins // step),
+                                    mode="nearest")
+    r = np.interp(np.arange(psd.shape[-1]), np.arange(0, psd.shape[-1], step), r)
+    return np.clip((r - 0.08) / 0.10, 0.0, 1.0)
 
 
 class _HissPlan:
     def __init__(self, owner: HissReducer, noise: np.ndarray, floor: np.ndarray,
-                 noise_dbfs: float):
+                 likeness: np.ndarray, noise_dbfs: float):
         self.owner = owner
-        # 3 × 3 smoothing sums nine powers: compare with nine noise powers
-        self.noise9 = np.maximum(9.0 * owner.over_subtraction * noise, 1e-30).astype(np.float32)
-        self.floor = floor
+        # 3 × 3 smoothing sums nine powers: compare with nine noise powers; where the floor is
+        # not noise-like, subtract less and floor higher, in proportion
+        self.noise9 = np.maximum(9.0 * owner.over_subtraction * noise * likeness,
+                                 1e-30).astype(np.float32)
+        self.floor = (floor ** likeness).astype(np.float32)
+        self.likeness = float(np.mean(likeness))
         self.noise_dbfs = noise_dbfs
         self.gain_sum = 0.0
         self.gain_count = 0
@@ -981,6 +1041,7 @@ class _HissPlan:
     def details(self) -> dict:
         mean_gain = self.gain_sum / max(self.gain_count, 1)
         return {"noise_floor_dbfs": round(self.noise_dbfs, 2),
+                "noise_likeness": round(self.likeness, 3),
                 "mean_gain_db": round(20.0 * math.log10(max(mean_gain, 1e-6)), 2)}
 
 
@@ -1330,13 +1391,36 @@ def restoration_chain(sound, *, sample_rate: int, channels: int, strength: float
         for name in ("clicks", "hiss", "bandwidth", "stereo"):
             decide(name, None, "strength is 0")
         return chain, decisions
-    # clicks: the analysis does not count them; the detector gates itself
-    clicks = ClickRemover(threshold=8.0 + 8.0 * (1.0 - s))
-    decide("clicks", clicks, "always looked for: the detector only touches bursts it judges clicks")
-    # hiss
     noise_re_loudness = sound.noise_floor_dbfs - sound.integrated_lufs
+    hissy = noise_re_loudness > HISS_AUDIBLE_RE_LOUDNESS_DB and sound.noise_floor_dbfs > -110.0
+    bw = float(sound.bandwidth_hz)
+    limited = bw < min(EXTEND_BELOW_HZ, 0.9 * sample_rate / 2.0)
+    if channels == 1:
+        excess, mono_why = None, "the source has one channel"
+    elif channels == 2:
+        excess = _side_excess_db(sound)
+        mono_why = (f"side music {excess:.1f} dB re mid (width {sound.stereo_width:.4f}, "
+                    f"correlation {sound.lr_correlation:.4f})")
+    else:
+        excess, mono_why = 0.0, f"{channels} channels: widening is for mono and stereo only"
+    mono = channels <= 2 and (excess is None or excess < MONO_SIDE_DB)
+    # clicks: the analysis does not count them. They come with analogue media, which leave other
+    # marks too; on a full-band, quiet, stereo (modern-looking) recording the detector is not run,
+    # because there a sharp drum attack is likelier than a click (measured on 128 min of clean
+    # orchestral recordings: 6.5 false detections a minute, mostly percussion attacks)
+    signs = [why for flag, why in ((hissy, "audible noise floor"),
+                                   (limited, f"band limit {bw:.0f} Hz"),
+                                   (mono, "(near) mono")) if flag]
+    if signs:
+        clicks = ClickRemover(threshold=8.0 + 8.0 * (1.0 - s))
+        decide("clicks", clicks, "analogue-looking source (" + ", ".join(signs) + "): "
+               "the detector only touches bursts it judges clicks")
+    else:
+        decide("clicks", None, "modern-looking source (full band, quiet, stereo): "
+               "clicks are unlikely and drum attacks would risk false detections")
+    # hiss
     spectral = []
-    if noise_re_loudness > HISS_AUDIBLE_RE_LOUDNESS_DB and sound.noise_floor_dbfs > -110.0:
+    if hissy:
         hiss = HissReducer(floor_db=-15.0 * s, over_subtraction=1.5 * s)
         spectral.append(hiss)
         decisions.append(StageReport(
@@ -1349,7 +1433,6 @@ def restoration_chain(sound, *, sample_rate: int, channels: int, strength: float
             f"{noise_re_loudness:.1f} dB re the loudness (≤ {HISS_AUDIBLE_RE_LOUDNESS_DB:g}): "
             "inaudible"))
     # bandwidth
-    bw = float(sound.bandwidth_hz)
     nyquist = sample_rate / 2.0
     if EXTEND_ABOVE_HZ <= bw < min(EXTEND_BELOW_HZ, 0.9 * nyquist):
         ext = BandwidthExtender(cutoff_hz=bw, level_db=-20.0 + 20.0 * math.log10(s)
@@ -1365,19 +1448,11 @@ def restoration_chain(sound, *, sample_rate: int, channels: int, strength: float
     if spectral:
         chain.append(SpectralStage(spectral))
     # mono → stereo
-    if channels == 1:
-        excess, why = None, "the source has one channel"
-    elif channels == 2:
-        excess = _side_excess_db(sound)
-        why = (f"side music {excess:.1f} dB re mid (width {sound.stereo_width:.4f}, "
-               f"correlation {sound.lr_correlation:.4f})")
-    else:
-        excess, why = 0.0, f"{channels} channels: widening is for mono and stereo only"
-    if channels <= 2 and (excess is None or excess < MONO_SIDE_DB):
+    if mono:
         widen = MonoToStereo(side_db=max(-30.0, -12.0 + 20.0 * math.log10(s)))
-        decide("stereo", widen, f"(near) mono: {why}")
+        decide("stereo", widen, f"(near) mono: {mono_why}")
     else:
-        decide("stereo", None, f"already stereo: {why}" if channels == 2 else why)
+        decide("stereo", None, f"already stereo: {mono_why}" if channels == 2 else mono_why)
     return chain, decisions
 
 
