@@ -412,6 +412,31 @@ def test_no_false_clicks_in_smooth_stereo_music(rng):
     assert R.ClickRemover().detect(x, sr).spans == ()
 
 
+def test_a_floor_that_is_music_is_not_taken_for_hiss(demo_pair):
+    """Dense recordings read an 'audible' meter noise floor (orchestral tracks: −30…−62 dBFS);
+    when their quietest frames do not look like steady noise, there is no hiss reduction."""
+    import dataclasses
+
+    sr = 44100
+    sound = dataclasses.replace(S.analyze_sound(demo_pair[1], sr), noise_floor_dbfs=-50.0)
+    _, decisions = R.restoration_chain(sound, sample_rate=sr, channels=2, noise_likeness=0.02)
+    hiss = {d.stage: d for d in decisions}["hiss"]
+    assert not hiss.applied and "music, not steady noise" in hiss.reason
+    _, decisions = R.restoration_chain(sound, sample_rate=sr, channels=2, noise_likeness=0.9)
+    assert {d.stage: d for d in decisions}["hiss"].applied
+
+
+def test_noise_likeness_of_hiss_and_of_music(demo_pair, rng):
+    sr = 44100
+    assert R.noise_likeness(demo_pair[0], sr) > 0.8   # tape hiss under music
+    assert R.noise_likeness(demo_pair[1], sr) < 0.05  # the same music, clean
+    white = (1e-3 * rng.standard_normal((1, 20 * sr))).astype(np.float32)
+    assert R.noise_likeness(white, sr) > 0.8
+    music = np.concatenate([_mono_music(sr, rng, 20.0),
+                            _smooth_music(sr, 20.0, [48, 55, 52, 57], rng)[None]])
+    assert R.noise_likeness(music, sr) < 0.1  # (the level test decides whether a floor matters)
+
+
 def test_strength_scales_the_work(rng):
     sr = 44100
     x = (sine(1000, 4, sr, 0.1) + 1e-3 * rng.standard_normal((2, 4 * sr))).astype(np.float32)
