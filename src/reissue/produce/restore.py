@@ -187,7 +187,7 @@ class _Stage:
         return type(self) is type(other) and self.params() == other.params()
 
     def __hash__(self) -> int:
-        return hash((type(self).__name__, tuple(self.params().items())))
+        return hash(repr(self))
 
 
 # --------------------------------------------------------------------------- DC
