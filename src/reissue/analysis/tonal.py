@@ -142,6 +142,8 @@ class _Params:
     chord_key_weight: float = 0.5
     chord_switch_per_second: float = 6.0
     no_chord_score: float = 0.35
+    seventh_weight: float = 0.5
+    seventh_penalty: float = 0.03  # ≥ 1 disables the seventh-chord templates
     no_chord_atonal: float = 0.5
     noise_peakiness: float = 1.9
 
@@ -454,10 +456,28 @@ def _chord_templates() -> np.ndarray:
     return T
 
 
+def _seventh_templates(weight: float) -> np.ndarray:
+    """(24, 12): per triad, the best-fitting seventh chord reducing to it is scored separately
+    and max-pooled (rows: maj7 and dominant 7 for major triads, minor 7 for minor triads)."""
+    out = np.zeros((3, 24, 12))
+    for r in range(12):
+        for slot, (q, ivs) in enumerate(((0, (0, 4, 7, 11)), (0, (0, 4, 7, 10)),
+                                         (1, (0, 3, 7, 10)))):
+            t = np.zeros(12)
+            t[[(r + i) % 12 for i in ivs[:3]]] = 1.0
+            t[(r + ivs[3]) % 12] = weight
+            out[slot, r + 12 * q] = t / np.linalg.norm(t)
+    return out.reshape(-1, 12)
+
+
 def _decode_chords(treble: np.ndarray, bass: np.ndarray, voiced: np.ndarray,
                    tonal: np.ndarray, seg_key: np.ndarray | None, durations: np.ndarray, p: _Params) -> np.ndarray:
     tn = treble / (np.linalg.norm(treble, axis=1, keepdims=True) + 1e-12)
-    score = p.chord_beta * (tn @ _chord_templates().T)
+    cos = tn @ _chord_templates().T
+    if p.seventh_penalty < 1.0:
+        sevenths = (tn @ _seventh_templates(p.seventh_weight).T).reshape(len(tn), 3, 24)
+        cos = np.maximum(cos, sevenths.max(axis=1) - p.seventh_penalty)
+    score = p.chord_beta * cos
     if p.chord_bass_weight:
         roots = np.tile(np.arange(12), 2)
         score += p.chord_beta * p.chord_bass_weight * _max_normalise(bass)[:, roots]
