@@ -13,7 +13,8 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import cpu_seconds, pin_one_core, python_info, three_minute_wav, write_report  # noqa: E402,E501
+from _common import (  # noqa: E402
+    cpu_seconds, pin_one_core, python_info, three_minute_wav, write_report)
 
 pin_one_core()
 
@@ -36,7 +37,8 @@ def main() -> None:
     full_s, result = cpu_seconds(tonal.analyze_tonal, y, SR)
     beat_s, _ = cpu_seconds(tonal.analyze_tonal, y, SR, beats_seconds=beats)
     resample_s, x = cpu_seconds(tonal._resample, y, SR)
-    stft_s, mag = cpu_seconds(tonal._magnitudes, x)
+    stft_s, mag = cpu_seconds(lambda: tonal._magnitudes(tonal._frame_view(x)))
+    mag = mag[tonal._tuning_frames(len(mag))]
     tuning_s, cents = cpu_seconds(tonal._tuning_from_magnitudes, mag)
     spec = tonal._front_end(y, SR)
     evidence_s, _ = cpu_seconds(tonal._evidence, spec, p)

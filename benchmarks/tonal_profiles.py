@@ -1,15 +1,15 @@
 """Measure the audio key profiles used by ``reissue.analysis.tonal`` (dev split only).
 
-For every *dev* item of the accuracy sets (``/work/data/accuracy/{music21,synthetic}``) this runs the
-tonal front end, accumulates the key chroma exactly as the key stage does (pitched frames, opening
+For every *dev* item of the accuracy sets (``/work/data/accuracy/{music21,synthetic}``) this
+runs the tonal front end, accumulates the key chroma exactly as the key stage does (pitched frames, opening
 weighted up), rotates it to the truth tonic and z-normalises it; the mean per mode, z-normalised
 again, is the measured profile. Test items are never opened. It also reports the leave-one-out key
 score (each item scored with profiles measured without it) and the calibration of
 ``key_confidence``.
 
 Run: ``.venv/bin/python benchmarks/tonal_profiles.py [--data /work/data/accuracy]`` and paste the
-two printed arrays into ``MEASURED_MAJOR`` / ``MEASURED_MINOR`` in ``tonal.py`` (the values depend on
-the front end, so re-run after changing it).
+two printed arrays into ``MEASURED_MAJOR`` / ``MEASURED_MINOR`` in ``tonal.py`` (the values
+depend on the front end, so re-run after changing it).
 """
 
 from __future__ import annotations
@@ -55,10 +55,10 @@ def main() -> None:
     ap.add_argument("--data", type=Path, default=Path("/work/data/accuracy"))
     args = ap.parse_args()
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+    import mir_eval
+
     from reissue.analysis import tonal as T
     from reissue.io import load
-
-    import mir_eval
 
     rows = []
     for set_name, item, folder in dev_items(args.data):

@@ -8,8 +8,13 @@ import numpy as np
 import pytest
 
 from reissue import instruments as ins
-from reissue.analysis.tonal import (CHORD_LABELS, KEY_NAMES, Tonal, analyze_tonal,
-                                    estimate_tuning_cents)
+from reissue.analysis.tonal import (
+    CHORD_LABELS,
+    KEY_NAMES,
+    Tonal,
+    analyze_tonal,
+    estimate_tuning_cents,
+)
 from reissue.errors import ParameterError
 from reissue.instruments import Note
 
@@ -235,3 +240,43 @@ def test_bad_input_raises_parameter_error():
         analyze_tonal(np.full(SR, np.nan, np.float32), SR)
     with pytest.raises(ParameterError, match="increasing"):
         analyze_tonal(y, SR, beats_seconds=[0.5, 0.4])
+
+
+def test_sticky_viterbi_matches_full_viterbi(rng):
+    """The O(states) recursion gives the same path as the textbook O(states²) one."""
+    from reissue.analysis.tonal import _viterbi
+
+    n, k = 200, 7
+    log_emit = rng.normal(size=(n, k)) * 2.0
+    log_stay, log_switch = np.log(0.7), np.log(0.3 / (k - 1))
+    trans = np.full((k, k), log_switch)
+    np.fill_diagonal(trans, log_stay)
+    delta, psi = log_emit[0].copy(), np.zeros((n, k), int)
+    for t in range(1, n):
+        s = delta[:, None] + trans
+        psi[t] = s.argmax(axis=0)
+        delta = s.max(axis=0) + log_emit[t]
+    ref = [int(delta.argmax())]
+    for t in range(n - 1, 0, -1):
+        ref.append(int(psi[t, ref[-1]]))
+    np.testing.assert_array_equal(_viterbi(log_emit, log_stay, log_switch), ref[::-1])
+
+
+def test_front_end_does_not_depend_on_block_size(f_sharp_minor, monkeypatch):
+    from reissue.analysis import tonal
+
+    y = f_sharp_minor[0][: 8 * SR]
+    a = tonal._front_end(y, SR)
+    monkeypatch.setattr(tonal, "_BLOCK_FRAMES", 37)
+    b = tonal._front_end(y, SR)
+    np.testing.assert_allclose(a.semitone, b.semitone, rtol=1e-5, atol=1e-6)
+    assert a.tuning_cents == b.tuning_cents
+
+
+def test_tuning_near_the_half_semitone_wraps_consistently():
+    """+50 and −50 cents are the same grid; the answer is reported in (−50, 50]."""
+    t = np.arange(3 * SR) / SR
+    y = sum(np.sin(2 * np.pi * 440.0 * 2 ** ((s + 0.499) / 12) * t) for s in (-9, -5, 0, 3))
+    cents = estimate_tuning_cents(y.astype(np.float32), SR)
+    assert -50.0 < cents <= 50.0
+    assert abs(abs(cents) - 49.9) < 1.5
