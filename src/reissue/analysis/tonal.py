@@ -115,7 +115,8 @@ MEASURED_MINOR = np.array([0.399, -0.279, 0.154, 0.357, -0.361, 0.134, -0.308, 0
                            -0.395, -0.180, -0.005])
 
 _TUNING_FRAMES = 600  # frames spread over the signal that the tuning estimate looks at
-_BLOCK_FRAMES = 1024  # STFT frames computed at a time (8 MB)
+_BLOCK_FRAMES = 1024  # STFT frames computed at a time (8 MB) for long signals
+_ONE_PASS_FRAMES = 4096  # up to this many frames (6.3 min) the STFT is computed in one go
 
 #: Soft-max temperature turning key correlations into a probability (calibrated on dev).
 _KEY_CONFIDENCE_BETA = 20.0
@@ -284,16 +285,21 @@ def _semitone_matrix(tuning_cents: float) -> np.ndarray:
 
 
 def _front_end(y: np.ndarray, sample_rate: float) -> _Spectrum:
-    """Tuning, then the tuned semitone spectrum, computed in blocks of frames so that memory
+    """Tuning, then the tuned semitone spectrum; long signals go block by block so that memory
     stays at a few MB whatever the length (an hour is 39k frames)."""
     view = _frame_view(_resample(y, sample_rate))
     n_frames = len(view)
-    tuning = _tuning_from_magnitudes(_magnitudes(view, _tuning_frames(n_frames)))
-    W = _semitone_matrix(tuning)
-    semitone = np.empty((n_frames, N_PITCHES), np.float32)
-    for i in range(0, n_frames, _BLOCK_FRAMES):
-        block = slice(i, min(n_frames, i + _BLOCK_FRAMES))
-        semitone[block] = _magnitudes(view, block) @ W
+    if n_frames <= _ONE_PASS_FRAMES:  # up to ≈6 min: one STFT, kept (≤ 17 MB)
+        mag = _magnitudes(view)
+        tuning = _tuning_from_magnitudes(mag[_tuning_frames(n_frames)])
+        semitone = mag @ _semitone_matrix(tuning)
+    else:  # longer: the tuning frames first, then the spectrum block by block
+        tuning = _tuning_from_magnitudes(_magnitudes(view, _tuning_frames(n_frames)))
+        W = _semitone_matrix(tuning)
+        semitone = np.empty((n_frames, N_PITCHES), np.float32)
+        for i in range(0, n_frames, _BLOCK_FRAMES):
+            block = slice(i, min(n_frames, i + _BLOCK_FRAMES))
+            semitone[block] = _magnitudes(view, block) @ W
     times = np.arange(n_frames) * FRAME_SECONDS
     return _Spectrum(times, semitone, tuning, len(y) / float(sample_rate))
 
