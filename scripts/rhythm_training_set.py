@@ -29,10 +29,14 @@ SOUNDFONT = "/usr/share/sounds/sf2/FluidR3_GM.sf2"
 METERS = {"2/4", "3/4", "4/4", "6/8", "9/8", "12/8"}
 # GM programs: piano, harpsichord, organ, guitar, strings, violin, cello, choir, flute, oboe,
 # clarinet, horn, bassoon, vibraphone, accordion, harp
-PROGRAMS = [0, 6, 19, 24, 48, 40, 42, 52, 73, 68, 71, 60, 70, 11, 21, 46]
-SOURCES = ("ryansMammoth", "bach", "oneills1850", "essenFolksong", "haydn", "mozart",
-           "beethoven", "monteverdi", "airdsAirs", "schumann", "demos", "miscFolk", "handel",
-           "corelli", "joplin")
+MELODY_PROGRAMS = [73, 68, 40, 71, 56, 74, 0, 60, 41, 11]
+ACCOMP_PROGRAMS = [0, 48, 19, 46, 24, 6, 52, 21, 42]
+BASS_PROGRAMS = [32, 42, 0, 19, 70, 33]
+# polyphonic sources first; folk tunes (monophonic) bring most of the compound meters
+SOURCES = ("bach", "haydn", "mozart", "beethoven", "schumann", "monteverdi", "corelli", "handel",
+           "joplin", "schubert", "verdi", "cpebach", "chopin", "ryansMammoth", "oneills1850",
+           "essenFolksong", "airdsAirs", "miscFolk")
+SKIP = ("choraleAnalyses", ".rntxt", "bach/bwv248.23-2")
 
 
 def _q(x) -> Fraction:
@@ -83,9 +87,10 @@ def _candidates(exclude: set[str]) -> list[tuple[str, int | None]]:
     items = []
     for p in corpus.getPaths():
         rel = str(p).split("/corpus/")[-1]
-        if not rel.startswith(SOURCES) or rel.endswith((".mxl.orig",)):
+        if not rel.startswith(SOURCES) or any(k in rel for k in SKIP):
             continue
-        if Path(rel).stem in exclude or rel in exclude:
+        stem = rel.rsplit(".", 1)[0] if rel.endswith((".mxl", ".abc", ".xml", ".krn")) else rel
+        if rel in exclude or stem in exclude:
             continue
         items.append((rel, None))
     return items
@@ -105,16 +110,19 @@ def _load(rel: str, rng: np.random.Generator):
     return s, rel
 
 
-def render_one(rel: str, out: Path, rng: np.random.Generator, seconds: float, exclude: set[str]
-               ) -> dict | None:
+def render_one(rel: str, out: Path, rng: np.random.Generator, seconds: float, exclude: set[str],
+               meters: set[str] = METERS) -> dict | None:
     import pretty_midi
     from music21 import meter
 
     score, rid = _load(rel, rng)
     if score is None or rid in exclude:
         return None
+    if rel.startswith(("ryansMammoth", "oneills", "essen", "airds", "miscFolk")) and \
+            rng.random() < 0.5:
+        return None  # keep the folk tunes (monophonic) a minority
     sigs = {t.ratioString for t in score.recurse().getElementsByClass(meter.TimeSignature)}
-    if len(sigs) != 1 or not sigs <= METERS or not score.parts:
+    if len(sigs) != 1 or not sigs <= meters or not score.parts:
         return None
     ts = next(iter(score.recurse().getElementsByClass(meter.TimeSignature)))
     bar_ql, beat_ql = _q(ts.barDuration.quarterLength), _q(ts.beatDuration.quarterLength)
@@ -122,32 +130,47 @@ def render_one(rel: str, out: Path, rng: np.random.Generator, seconds: float, ex
     parts = _events(score)
     if len(downs) < 6 or not parts:
         return None
-    bpm = float(rng.uniform(70, 160))
+    compound = ts.ratioString in ("6/8", "9/8", "12/8")
+    bpm = float(rng.uniform(70, 120 if compound else 160))
     sec_per_ql = 60.0 / bpm / float(beat_ql)
-    end_ql = min(max(e for p in parts for _, e, _ in p), _q(seconds / sec_per_ql))
+    total_ql = max(e for p in parts for _, e, _ in p)
+    # a random whole-bar excerpt of at most `seconds`
+    span_ql = _q(seconds / sec_per_ql)
+    starts = [d for d in downs if d + span_ql * Fraction(2, 3) <= total_ql] or [downs[0]]
+    q0 = starts[int(rng.integers(len(starts)))] if rng.random() < 0.6 else Fraction(0)
+    q1 = min(total_ql, q0 + span_ql)
     lead_in = float(rng.uniform(0.2, 1.5))
 
     def t(q) -> float:
-        return lead_in + float(q) * sec_per_ql
+        return lead_in + float(q - q0) * sec_per_ql
 
     midi = pretty_midi.PrettyMIDI(initial_tempo=120.0)
-    for ev in parts:
-        inst = pretty_midi.Instrument(program=int(rng.choice(PROGRAMS)))
-        vel = int(rng.integers(70, 110))
+    mel, acc, bass = (int(rng.choice(MELODY_PROGRAMS)), int(rng.choice(ACCOMP_PROGRAMS)),
+                      int(rng.choice(BASS_PROGRAMS)))
+    for i, ev in enumerate(parts):
+        if i == 0:
+            prog, vel = mel, int(rng.integers(85, 110))
+        elif i == len(parts) - 1 and len(parts) >= 3:
+            prog, vel = bass, int(rng.integers(60, 85))
+        else:
+            prog, vel = acc, int(rng.integers(55, 80))
+        inst = pretty_midi.Instrument(program=prog)
         for s, e, p in ev:
-            if s >= end_ql:
+            if s >= q1 or e <= q0:
                 continue
-            inst.notes.append(pretty_midi.Note(velocity=int(np.clip(vel + rng.integers(-8, 9),
-                                                                    30, 127)),
-                                               pitch=p, start=t(s), end=t(min(e, end_ql))))
+            inst.notes.append(pretty_midi.Note(velocity=vel, pitch=p, start=t(max(s, q0)),
+                                               end=t(min(e, q1))))
         midi.instruments.append(inst)
+    end_ql = q1
     drums = bool(rng.random() < 0.25)
-    beats = [b for b in beats if b < end_ql]
-    downs = [d for d in downs if d < end_ql]
+    beats = [b for b in beats if q0 <= b < end_ql]
+    downs = [d for d in downs if q0 <= d < end_ql]
+    if len(downs) < 6:
+        return None
     if drums:
         kit = pretty_midi.Instrument(program=0, is_drum=True)
         sub = beat_ql / (3 if beat_ql % 3 == 0 or float(beat_ql) == 1.5 else 2)
-        q = downs[0] - ((downs[0] // sub) * sub)
+        q = downs[0] - (((downs[0] - q0) // sub) * sub)
         per_bar = int(bar_ql / beat_ql)
         while q < end_ql:
             pos = (q - downs[0]) % bar_ql
@@ -178,15 +201,25 @@ def main(argv=None) -> None:
     ap.add_argument("--count", type=int, default=300)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--seconds", type=float, default=40.0)
+    ap.add_argument("--meters", default=",".join(sorted(METERS)),
+                    help="comma-separated meters to render (default: all)")
     ap.add_argument("--exclude", type=Path, nargs="*", default=[],
-                    help="accuracy manifests whose pieces must not be used")
+                    help="accuracy truth JSONs (files or directories) or .txt lists of corpus "
+                         "paths whose pieces must not be used")
     args = ap.parse_args(argv)
     exclude: set[str] = set()
-    for m in args.exclude:
-        for item in json.loads(m.read_text())["items"]:
-            for key in ("source", "piece", "id"):
-                if key in item:
-                    exclude.add(str(item[key]))
+    for m in args.exclude:  # accuracy truth files, a directory of them, or a list of paths
+        if m.suffix == ".txt":
+            for line in m.read_text().split():
+                exclude.update({line, line.rsplit(".", 1)[0]})
+            continue
+        files = sorted(m.glob("*.json")) if m.is_dir() else [m]
+        for f in files:
+            src = json.loads(f.read_text()).get("source") or {}
+            if "corpus_path" in src:
+                path = src["corpus_path"]
+                exclude.add(path.rsplit(".", 1)[0] if path.endswith((".mxl", ".abc")) else path)
+                exclude.add(path)
     args.out.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(args.seed)
     cands = _candidates(exclude)
@@ -196,7 +229,8 @@ def main(argv=None) -> None:
         if made >= args.count:
             break
         try:
-            if render_one(cands[i][0], args.out, rng, args.seconds, exclude):
+            if render_one(cands[i][0], args.out, rng, args.seconds, exclude,
+                          set(args.meters.split(","))):
                 made += 1
                 print(made, cands[i][0], file=sys.stderr)
         except Exception as err:  # noqa: BLE001 - a corpus file music21 cannot handle is skipped

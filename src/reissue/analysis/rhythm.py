@@ -157,8 +157,22 @@ def _unit(x: np.ndarray) -> np.ndarray:
     return x / s if s > 1e-12 else np.zeros_like(x)
 
 
+def _compress(x: np.ndarray) -> np.ndarray:
+    """log(1 + x/mean): one huge onset (the first note after silence) cannot outvote a song."""
+    return np.log1p(x / max(float(x.mean()), 1e-9))
+
+
+def _novelty(feats: _Features) -> np.ndarray:
+    """The beat tracker's novelty: attacks plus harmonic change, each compressed, unit std."""
+    return _unit(_compress(feats.flux)) + _unit(_compress(feats.harm))
+
+
 # ------------------------------------------------------------------------------ reference pulse
-def _local_acf(nov: np.ndarray, win: int = 344, hop: int = 22, max_lag: int = 240
+_REF_BPM = np.geomspace(60.0, 240.0, 97)  # 48 bins per octave
+_DP_UP = 2  # the DP runs on the novelty upsampled ×2 (≈ 11.6 ms steps)
+
+
+def _local_acf(nov: np.ndarray, win: int = 344, hop: int = 22, max_lag: int = 200
                ) -> tuple[np.ndarray, np.ndarray]:
     """Normalised autocorrelation of the (locally mean-removed) novelty in Hann windows."""
     n = len(nov)
@@ -175,25 +189,28 @@ def _local_acf(nov: np.ndarray, win: int = 344, hop: int = 22, max_lag: int = 24
     return starts + win // 2, acf
 
 
-def _interp_lags(acf: np.ndarray, lags: np.ndarray) -> np.ndarray:
-    """``acf[:, lags]`` at fractional lags (0 beyond the last lag)."""
-    ok = lags < acf.shape[1] - 1
-    out = np.zeros((acf.shape[0], len(lags)))
-    i = np.floor(lags[ok]).astype(int)
-    f = lags[ok] - i
-    out[:, ok] = (1 - f) * acf[:, i] + f * acf[:, i + 1]
+def _interp_cols(a: np.ndarray, pos: np.ndarray) -> np.ndarray:
+    """``a[..., pos]`` at fractional positions (0 beyond the end)."""
+    ok = pos < a.shape[-1] - 1
+    out = np.zeros(a.shape[:-1] + (len(pos),))
+    i = np.floor(pos[ok]).astype(int)
+    f = pos[ok] - i
+    out[..., ok] = (1 - f) * a[..., i] + f * a[..., i + 1]
     return out
 
 
-def _comb_salience(acf: np.ndarray) -> np.ndarray:
-    lag = 60.0 * _FPS / _BPM_GRID
-    return sum(_interp_lags(acf, k * lag) for k in range(1, 5))
+def _reference_tempo(nov: np.ndarray, jump_cost: float = 0.5) -> np.ndarray:
+    """Local tempo (BPM per frame) of the most salient metrical level in 60–240 BPM.
 
-
-def _viterbi_tempo(sal: np.ndarray, jump_cost: float = 0.5) -> np.ndarray:
-    """Best tempo-bin path through ``sal`` (windows × bins) with a cost per 1/32-octave step."""
-    steps = np.arange(len(_BPM_GRID))
-    trans = -jump_cost * np.abs(steps[:, None] - steps[None, :]) / 2.67
+    Comb salience (ACF at τ, 2τ, 3τ, 4τ) per 8 s window, a Viterbi path over log-tempo with a
+    cost per tempo step, and parabolic refinement of each window's peak.
+    """
+    centres, acf = _local_acf(nov)
+    lag = 60.0 * _FPS / _REF_BPM
+    sal = sum(_interp_cols(acf, k * lag) for k in range(1, 5))
+    sal = sal / max(float(sal.max()), 1e-9)
+    steps = np.arange(len(_REF_BPM))
+    trans = -jump_cost * np.abs(steps[:, None] - steps[None, :]) / 4.0
     score = sal[0].copy()
     back = np.zeros(sal.shape, np.int64)
     for t in range(1, len(sal)):
@@ -204,180 +221,224 @@ def _viterbi_tempo(sal: np.ndarray, jump_cost: float = 0.5) -> np.ndarray:
     path[-1] = int(score.argmax())
     for t in range(len(sal) - 1, 0, -1):
         path[t - 1] = back[t, path[t]]
-    return path
+    # parabolic interpolation around each window's chosen bin (in log-tempo)
+    i = np.clip(path, 1, len(_REF_BPM) - 2)
+    rows = np.arange(len(sal))
+    a, b, c = sal[rows, i - 1], sal[rows, i], sal[rows, i + 1]
+    den = a - 2 * b + c
+    shift = np.where(den < -1e-9, 0.5 * (a - c) / np.where(den < -1e-9, den, 1.0), 0.0)
+    log_bpm = np.log(_REF_BPM[i]) + np.clip(shift, -0.5, 0.5) * np.log(_REF_BPM[1] / _REF_BPM[0])
+    return np.exp(np.interp(np.arange(len(nov)), centres, log_bpm))
 
 
-def _track(nov: np.ndarray, bpm_frames: np.ndarray, tightness: float = 100.0) -> np.ndarray:
-    """Ellis DP beats (fractional frame indices) for a per-frame tempo."""
-    _, beats = librosa.beat.beat_track(onset_envelope=nov, sr=_FPS, hop_length=1,
-                                       bpm=bpm_frames, tightness=tightness, trim=True)
-    return beats.astype(float)
+def _track(nov: np.ndarray, bpm: np.ndarray, tightness: float = 100.0) -> np.ndarray:
+    """Ellis DP beats (fractional frames) for a per-frame tempo, run at ``_DP_UP``× frame rate."""
+    n = len(nov)
+    t_up = np.arange(n * _DP_UP) / _DP_UP
+    nov_up = np.interp(t_up, np.arange(n), nov)
+    bpm_up = np.interp(t_up, np.arange(n), bpm)
+    _, beats = librosa.beat.beat_track(onset_envelope=nov_up, sr=_FPS * _DP_UP, hop_length=1,
+                                       bpm=bpm_up, tightness=tightness, trim=False)
+    return beats.astype(float) / _DP_UP
+
+
+def _active_span(feats: _Features) -> tuple[float, float]:
+    """First and last frame within 50 dB of the loudest frame (the DP fills silence with beats)."""
+    level = feats.logmel.max(axis=0)
+    active = np.flatnonzero(level > level.max() - 50.0)
+    return float(active[0]), float(active[-1])
 
 
 # --------------------------------------------------------------------------- metrical analysis
-def _sample(x: np.ndarray, frames: np.ndarray) -> np.ndarray:
-    """Values of ``x`` (…, n) at fractional frames, after a 3-frame max filter."""
-    xm = scipy.ndimage.maximum_filter1d(x, 3, axis=-1)
-    i = np.clip(np.floor(frames).astype(int), 0, x.shape[-1] - 2)
-    f = frames - i
-    return (1 - f) * xm[..., i] + f * xm[..., i + 1]
-
-
-def _beat_grid(beats: np.ndarray, per_beat: int) -> np.ndarray:
-    """``per_beat`` equally spaced points in every inter-beat interval: (n_beats − 1, per_beat)."""
-    u = np.arange(len(beats) - 1)[:, None] + np.arange(per_beat)[None, :] / per_beat
-    return np.interp(u, np.arange(len(beats)), beats)
-
-
-def _segment_means(x: np.ndarray, beats: np.ndarray) -> np.ndarray:
-    """Mean of ``x`` (d, frames) over each inter-beat interval: (d, n_beats − 1)."""
-    b = np.round(beats).astype(int)
-    csum = np.concatenate([np.zeros((x.shape[0], 1)), np.cumsum(x, axis=1)], axis=1)
-    lo, hi = b[:-1], np.maximum(b[1:], b[:-1] + 1)
-    return (csum[:, hi] - csum[:, lo]) / (hi - lo)
-
-
-def _lag_similarity(v: np.ndarray, lags) -> dict[int, float]:
-    """Mean cosine similarity of centred descriptor columns ``v`` (d, n) at beat lags."""
-    v = v - v.mean(axis=1, keepdims=True)
-    v = v / np.maximum(np.linalg.norm(v, axis=0, keepdims=True), 1e-9)
-    return {lag: float((v[:, :-lag] * v[:, lag:]).sum(axis=0).mean()) if v.shape[1] > lag + 2
-            else 0.0 for lag in lags}
+_CELLS = 12  # pattern cells per notated beat (divisible by 2, 3 and 4)
 
 
 @dataclass(frozen=True)
 class _Hypothesis:
-    """Notated beat = ``factor`` reference beats, ``subdivision`` tatums a beat, ``beats_per_bar``."""
+    """Notated beat = ``factor`` reference beats; ``subdivision`` tatums a beat; bar length."""
 
     factor: float
     beats_per_bar: int
     subdivision: int
 
+    @property
+    def meter(self) -> str:
+        return _METERS[(self.beats_per_bar, self.subdivision)]
 
-def _hypotheses() -> list[_Hypothesis]:
-    out = []
-    for factor in (1 / 3, 1 / 2, 1.0, 2.0, 3.0, 4.0):
-        for m in (2, 3, 4):
-            bar = factor * m
-            if bar < 1 - 1e-9 or abs(bar - round(bar)) > 1e-9:
-                continue
-            for s in (2, 3):
-                out.append(_Hypothesis(factor, m, s))
+
+_FACTORS = (1 / 4, 1 / 3, 1 / 2, 2 / 3, 1.0, 3 / 2, 2.0, 3.0, 4.0)
+_HYPOTHESES = tuple(_Hypothesis(f, m, s) for f in _FACTORS for m in (2, 3, 4) for s in (2, 3))
+
+
+def _frames_at(ref: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """Frames at positions ``u`` measured in reference beats (linear within, extrapolated out)."""
+    idx = np.arange(len(ref))
+    out = np.interp(u, idx, ref)
+    lo, hi = u < 0, u > len(ref) - 1
+    out[lo] = ref[0] + u[lo] * (ref[1] - ref[0])
+    out[hi] = ref[-1] + (u[hi] - len(ref) + 1) * (ref[-1] - ref[-2])
     return out
 
 
-_HYPOTHESES = _hypotheses()
-_GRID = 12  # profile points per reference beat
+def _sample(x: np.ndarray, frames: np.ndarray, *, peaks: bool = True) -> np.ndarray:
+    """Values of ``x`` (…, n) at fractional frames, after a 3-frame max filter (``peaks``)."""
+    xm = scipy.ndimage.maximum_filter1d(x, 3, axis=-1) if peaks else x
+    frames = np.clip(frames, 0, x.shape[-1] - 1.001)
+    i = np.floor(frames).astype(int)
+    f = frames - i
+    return (1 - f) * xm[..., i] + f * xm[..., i + 1]
 
 
-def _grid_acf(seq: np.ndarray) -> np.ndarray:
-    """Normalised autocorrelation of a tempo-normalised novelty (``_GRID`` points per beat)."""
-    x = seq - seq.mean()
-    spec = scipy.fft.rfft(x, n=2 * len(x))
-    acf = scipy.fft.irfft(spec.real ** 2 + spec.imag ** 2)[: len(x)]
-    return acf / max(float(acf[0]), 1e-12)
+def _cumsum(x: np.ndarray) -> np.ndarray:
+    return np.concatenate([np.zeros((x.shape[0], 1)), np.cumsum(x, axis=1)], axis=1)
+
+
+def _segment_means(csum: np.ndarray, bounds: np.ndarray) -> np.ndarray:
+    """Mean between consecutive frame bounds of the signal whose :func:`_cumsum` is ``csum``:
+    (d, len(bounds) − 1)."""
+    b = np.clip(np.round(bounds).astype(int), 0, csum.shape[1] - 2)
+    lo, hi = b[:-1], np.maximum(b[1:], b[:-1] + 1)
+    return (csum[:, hi] - csum[:, lo]) / (hi - lo)
+
+
+def _zrows(a: np.ndarray) -> np.ndarray:
+    a = a - a.mean(axis=-1, keepdims=True)
+    return a / np.maximum(np.linalg.norm(a, axis=-1, keepdims=True), 1e-9)
+
+
+def _lag_similarity(v: np.ndarray, lags) -> np.ndarray:
+    """Mean cosine similarity of centred, normalised columns of ``v`` (d, n) at the given lags."""
+    v = v - v.mean(axis=1, keepdims=True)
+    v = v / np.maximum(np.linalg.norm(v, axis=0, keepdims=True), 1e-9)
+    return np.array([float((v[:, :-lag] * v[:, lag:]).sum(axis=0).mean())
+                     if v.shape[1] > lag + 2 else 0.0 for lag in lags])
 
 
 @dataclass
-class _MeterEvidence:
-    acf: np.ndarray  # tempo-normalised novelty ACF, lag in 1/_GRID reference beats
-    sim: dict  # beat-descriptor similarity at integer reference-beat lags
-    ref_period_seconds: float
+class _Context:
+    """Everything the hypotheses are scored on."""
+
+    ref: np.ndarray  # reference beats, frames
+    ref_period_s: float
+    streams: np.ndarray  # (3, frames): flux, harmonic change, low-band flux; max-filtered
+    descriptors: np.ndarray  # cumulative sums (d, frames + 1) of chroma, coarse log-mel, bass
+    acf: np.ndarray  # ACF of the novelty sampled _CELLS per reference beat
 
 
-def _meter_evidence(feats: _Features, nov: np.ndarray, ref: np.ndarray) -> _MeterEvidence:
-    grid = _beat_grid(ref, _GRID)  # (n − 1, G)
-    prof = _sample(nov, grid)
-    acf = _grid_acf(prof.ravel())
-    pat = prof / np.maximum(np.linalg.norm(prof, axis=1, keepdims=True), 1e-9)
-    chroma = _segment_means(feats.chroma, ref)
-    chroma = chroma / np.maximum(np.linalg.norm(chroma, axis=0, keepdims=True), 1e-9)
-    mel = _segment_means(feats.logmel[::4], ref)
-    mel = mel - mel.mean(axis=0, keepdims=True)
-    mel = mel / np.maximum(np.linalg.norm(mel, axis=0, keepdims=True), 1e-9)
-    desc = np.concatenate([pat.T, chroma, mel], axis=0)
-    sim = _lag_similarity(desc, range(1, 17))
-    return _MeterEvidence(acf, sim, float(np.median(np.diff(ref))) / _FPS)
+def _context(feats: _Features, nov: np.ndarray, ref: np.ndarray) -> _Context:
+    streams = np.stack([_unit(_compress(x)) for x in (feats.flux, feats.harm, feats.low)])
+    streams = scipy.ndimage.maximum_filter1d(streams, 3, axis=-1)
+    top = float(feats.logmel.max())
+    desc = np.concatenate([feats.chroma / max(float(feats.chroma.max()), 1e-9),
+                           (feats.logmel[::4] - top) / 40.0,
+                           (feats.logmel[None, :_LOW_BANDS].mean(axis=1) - top) / 40.0])
+    u = np.arange((len(ref) - 1) * _CELLS) / _CELLS
+    seq = _sample(nov, _frames_at(ref, u))
+    seq = seq - seq.mean()
+    spec = scipy.fft.rfft(seq, n=2 * len(seq))
+    acf = scipy.fft.irfft(spec.real ** 2 + spec.imag ** 2)[: len(seq)]
+    acf = acf / max(float(acf[0]), 1e-12)
+    return _Context(ref, float(np.median(np.diff(ref))) / _FPS, streams, _cumsum(desc), acf)
 
 
-def _acf_at(acf: np.ndarray, lag_beats: float) -> float:
-    lag = lag_beats * _GRID
-    if lag >= len(acf) - 1:
-        return 0.0
-    i = int(lag)
-    f = lag - i
-    return float((1 - f) * acf[i] + f * acf[i + 1])
+def _acf_at(acf: np.ndarray, lag_ref_beats: float) -> float:
+    return float(_interp_cols(acf[None, :], np.array([lag_ref_beats * _CELLS]))[0, 0])
 
 
-def _hypothesis_features(h: _Hypothesis, ev: _MeterEvidence) -> np.ndarray:
-    bpm = 60.0 / (ev.ref_period_seconds * h.factor)
-    other_s = 5 - h.subdivision
-    sub = _acf_at(ev.acf, h.factor / h.subdivision) - _acf_at(ev.acf, h.factor / other_s)
-    bar = int(round(h.factor * h.beats_per_bar))
-    sims = np.array([ev.sim.get(k, 0.0) for k in range(1, 17)])
-    s_bar = ev.sim.get(bar, 0.0) - float(np.mean(sims[:8]))
-    s_bar2 = ev.sim.get(2 * bar, 0.0) - float(np.mean(sims[:8]))
-    beat = ev.sim.get(int(round(h.factor)), 0.0) if h.factor >= 1 else 0.0
-    x = np.log2(bpm / 110.0)
-    return np.array([-x * x, x, sub, s_bar, s_bar2, beat,
-                     float(h.subdivision == 3), float(h.beats_per_bar == 3),
-                     float(h.beats_per_bar == 2)])
+@dataclass
+class _Scored:
+    features: np.ndarray  # hypothesis features (the meter model's input)
+    phase_features: np.ndarray  # (phases, k) per candidate bar phase
+    phases: np.ndarray  # candidate offsets of a downbeat, in cells from reference beat 0
+    phase_cells: int  # the chosen one
+    cells: float  # cell length in reference beats
 
 
-_WEIGHTS = np.array([2.0, 0.0, 4.0, 4.0, 2.0, 0.0, -0.5, -0.2, -0.3])
+def _beat_phase_features(h: _Hypothesis, ctx: _Context, first: int, cell: float,
+                         n_cells: int) -> np.ndarray:
+    """Per downbeat offset k (0 … m−1) of the beats at cells ``first + 12·j``: how much more
+    chord change, chord stability after the beat and bass level the beats ≡ k carry."""
+    m = h.beats_per_bar
+    cells = np.arange(first, n_cells, _CELLS)
+    if len(cells) < 2 * m + 2:
+        return np.zeros((m, 3))
+    frames = _frames_at(ctx.ref, cells * cell)
+    seg = _segment_means(ctx.descriptors, frames)  # (d, n − 1): segment j starts at beat j
+    chroma = seg[:12] / np.maximum(np.linalg.norm(seg[:12], axis=0, keepdims=True), 1e-9)
+    sim = (chroma[:, :-1] * chroma[:, 1:]).sum(axis=0)  # sim[j]: segment j vs j + 1
+    change = np.concatenate([[np.nan], 1.0 - sim])  # change into segment j
+    stable = np.concatenate([sim, [np.nan]])  # segment j continues into j + 1
+    bass = seg[-1]
+    v = np.stack([change, stable, bass])  # (3, n)
+    n = v.shape[1] // m * m
+    v = v[:, :n].reshape(3, n // m, m)
+    return (np.nanmean(v, axis=1) - np.nanmean(v, axis=(1, 2))[:, None]).T
 
 
-# ------------------------------------------------------------------------ beats and downbeats
-def _accents(feats: _Features, beats: np.ndarray) -> np.ndarray:
-    """Bar-start evidence per beat: bass onset + harmonic change + overall onset (z-scored sum)."""
-    win = np.arange(-2, 3)
-    idx = np.clip(np.round(beats).astype(int)[:, None] + win[None, :], 0, feats.n_frames - 1)
-    low = feats.low[idx].max(axis=1)
-    flux = feats.flux[idx].max(axis=1)
-    edges = np.concatenate([[2 * beats[0] - beats[1]], beats, [2 * beats[-1] - beats[-2]]])
-    edges = np.clip(edges, 0, feats.n_frames - 1)
-    seg = _segment_means(feats.chroma, edges)  # (12, n + 1): segment before/after each beat
-    seg = seg / np.maximum(np.linalg.norm(seg, axis=0, keepdims=True), 1e-9)
-    change = 1.0 - (seg[:, :-1] * seg[:, 1:]).sum(axis=0)
+def _score_hypothesis(h: _Hypothesis, ctx: _Context, model) -> _Scored | None:
+    bpm = 60.0 / (ctx.ref_period_s * h.factor)
+    span = len(ctx.ref) - 1  # reference beats available
+    bar_ref = h.factor * h.beats_per_bar
+    if not 40.0 <= bpm <= 250.0 or span < 2.5 * bar_ref:
+        return None
+    cell = h.factor / _CELLS
+    per_bar = _CELLS * h.beats_per_bar
+    n_cells = int(span / cell)
+    x = _sample(ctx.streams, _frames_at(ctx.ref, np.arange(n_cells) * cell), peaks=False)
+    tmpl = model.templates[h.meter]  # (3, per_bar), rows centred and normalised
+    step = _CELLS // h.subdivision
+    phases = np.arange(0, per_bar, step)
+    by_first = {f: _beat_phase_features(h, ctx, f, cell, n_cells) for f in range(0, _CELLS, step)}
+    phi = []
+    for p in phases:
+        n_bars = (n_cells - p) // per_bar
+        pat = x[:, p:p + n_bars * per_bar].reshape(3, n_bars, per_bar).mean(axis=1)
+        phi.append(np.concatenate([(_zrows(pat) * tmpl).sum(axis=1),
+                                   by_first[p % _CELLS][p // _CELLS]]))
+    phi = np.array(phi)
+    logit = phi @ model.phase_weights
+    best = int(logit.argmax())
+    margin = float(logit[best] - np.partition(logit, -2)[-2]) if len(logit) > 1 else 0.0
+    # beat-descriptor similarity at bar lags, on this hypothesis' own beats
+    beat_frames = _frames_at(ctx.ref, np.arange(0, span, h.factor))
+    if len(beat_frames) > 12:
+        d = _segment_means(ctx.descriptors, beat_frames)
+        sim = _lag_similarity(d, (2, 3, 4))
+        s_bar = float(sim[h.beats_per_bar - 2] - sim.mean())
+    else:
+        s_bar = 0.0
+    other = 5 - h.subdivision
+    sub = _acf_at(ctx.acf, h.factor / h.subdivision) - _acf_at(ctx.acf, h.factor / other)
+    x_bpm = np.log2(bpm / 110.0)
+    compound = float(h.subdivision == 3)
+    feats = np.array([-x_bpm * x_bpm, x_bpm, -x_bpm * x_bpm * compound, x_bpm * compound,
+                      float(logit[best]), margin, *phi[best, :3], sub, s_bar, compound,
+                      float(h.beats_per_bar == 3), float(h.beats_per_bar == 2)])
+    return _Scored(feats, phi, phases, int(phases[best]), cell)
 
-    def z(v):
-        return (v - v.mean()) / max(float(v.std()), 1e-9)
 
-    return z(low) + z(change) + 0.5 * z(flux)
+@dataclass
+class _Model:
+    """The fitted meter model (see ``_rhythm_model.py`` and ``scripts/train_rhythm_model.py``)."""
 
+    templates: dict
+    phase_weights: np.ndarray
+    weights: np.ndarray
+    lag_seconds: float
 
-def _best_phase(acc: np.ndarray, period: int) -> tuple[int, float]:
-    """Phase (0 … period−1) whose positions carry the most accent, and its margin in std units."""
-    if period <= 1 or len(acc) < 2 * period:
-        return 0, 0.0
-    means = np.array([acc[p::period].mean() for p in range(period)])
-    order = np.sort(means)
-    return int(means.argmax()), float(order[-1] - order[-2])
-
-
-def _beats_at_level(ref: np.ndarray, factor: float, feats: _Features) -> np.ndarray:
-    """Notated beats from reference beats: subsample (factor ≥ 1) or subdivide (factor < 1)."""
-    if factor >= 1:
-        f = int(round(factor))
-        phase, _ = _best_phase(_accents(feats, ref), f)
-        return ref[phase::f]
-    k = int(round(1 / factor))
-    u = np.arange((len(ref) - 1) * k + 1) / k
-    return np.interp(u, np.arange(len(ref)), ref)
-
-
-def _tempo_curve(beats_s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    ibi = np.diff(beats_s)
-    if len(ibi) >= 5:
-        ibi = scipy.ndimage.median_filter(ibi, 5, mode="nearest")
-    bpm = 60.0 / ibi
-    times = beats_s[:-1]
-    return times, bpm
+    @classmethod
+    def load(cls, module=None) -> "_Model":
+        if module is None:
+            from . import _rhythm_model as module
+        return cls({k: _zrows(np.asarray(v, float)) for k, v in module.TEMPLATES.items()},
+                   np.asarray(module.PHASE_WEIGHTS, float), np.asarray(module.WEIGHTS, float),
+                   float(module.LAG_SECONDS))
 
 
 # ---------------------------------------------------------------------------------- the entry
 def _check(y, sample_rate) -> np.ndarray:
-    if not isinstance(sample_rate, (int, float, np.integer, np.floating)) or not (
+    if isinstance(sample_rate, bool) or not isinstance(
+            sample_rate, (int, float, np.integer, np.floating)) or not (
             np.isfinite(sample_rate) and sample_rate > 0):
         raise ParameterError(f"sample_rate={sample_rate!r} must be a positive number of Hz")
     y = np.asarray(y)
@@ -406,65 +467,74 @@ def analyze_rhythm(y: np.ndarray, sample_rate: float) -> Rhythm:
     Rhythm
         Empty (tempo 0, meter ``""``, no beats) for silence or input shorter than 3 s.
 
+    Raises
+    ------
+    ParameterError
+        ``y`` is not a 1-D float array of finite samples, or ``sample_rate`` is not positive.
+
     Examples
     --------
     >>> import numpy as np
     >>> sr = 22050
-    >>> y = np.zeros(10 * sr, np.float32)
-    >>> for t in np.arange(0.5, 9.5, 0.5):  # a 120 BPM click
+    >>> y = np.zeros(12 * sr, np.float32)
+    >>> for t in np.arange(0.5, 11.5, 0.5):  # a 120 BPM click
     ...     y[int(t * sr):int(t * sr) + 64] = 0.5
-    >>> r = analyze_rhythm(y, sr)
-    >>> round(r.tempo_bpm)
+    >>> round(analyze_rhythm(y, sr).tempo_bpm)
     120
     """
     return _analyze(_check(y, sample_rate), float(sample_rate))[0]
 
 
-def _analyze(y: np.ndarray, sample_rate: float, weights: np.ndarray | None = None
+def _analyze(y: np.ndarray, sample_rate: float, model: _Model | None = None
              ) -> tuple[Rhythm, dict]:
-    weights = _WEIGHTS if weights is None else weights
+    model = _Model.load() if model is None else model
     if y.size < _MIN_SECONDS * sample_rate:
         return _EMPTY, {}
     feats = _features(y, sample_rate)
     if feats is None:
         return _EMPTY, {}
-    nov = _unit(feats.flux) + _unit(feats.harm)
+    nov = _novelty(feats)
     if not np.any(nov > 0):
         return _EMPTY, {}
-    centres, acf = _local_acf(nov)
-    sal = _comb_salience(acf)
-    path = _viterbi_tempo(sal / max(float(sal.max()), 1e-9))
-    ref_bpm = np.interp(np.arange(feats.n_frames), centres, _BPM_GRID[path])
-    ref = _track(nov, ref_bpm)
+    ref = _track(nov, _reference_tempo(nov))
+    first, last = _active_span(feats)
+    ref = ref[(ref >= first - 2) & (ref <= last)]
     if len(ref) < 8:
         return _EMPTY, {}
-    ev = _meter_evidence(feats, nov, ref)
-    X = np.stack([_hypothesis_features(h, ev) for h in _HYPOTHESES])
-    scores = X @ weights
-    p = np.exp(scores - scores.max())
-    p /= p.sum()
-    best = int(scores.argmax())
-    h = _HYPOTHESES[best]
-    beats = _beats_at_level(ref, h.factor, feats)
+    ctx = _context(feats, nov, ref)
+    cands = [(h, _score_hypothesis(h, ctx, model)) for h in _HYPOTHESES]
+    cands = [(h, s) for h, s in cands if s is not None]
+    if not cands:
+        return _EMPTY, {}
+    logits = np.array([float(s.features @ model.weights) for _, s in cands])
+    prob = np.exp(logits - logits.max())
+    prob /= prob.sum()
+    best = int(logits.argmax())
+    h, sc = cands[best]
+    span = len(ref) - 1
+    first = sc.phase_cells % _CELLS
+    u = (first + _CELLS * np.arange(int((span / sc.cells - first) // _CELLS) + 1)) * sc.cells
+    beats = _frames_at(ref, u) / _FPS - model.lag_seconds
+    is_down = ((np.arange(len(u)) * _CELLS + first - sc.phase_cells) // _CELLS) \
+        % h.beats_per_bar == 0
+    keep = beats >= 0
+    beats, is_down = beats[keep], is_down[keep]
     if len(beats) < 4:
         return _EMPTY, {}
-    acc = _accents(feats, beats)
-    phase, _ = _best_phase(acc, h.beats_per_bar)
-    beats_s = beats / _FPS
-    downbeats_s = beats_s[phase::h.beats_per_bar]
-    times, bpm = _tempo_curve(beats_s)
-    tempo = 60.0 / float(np.median(np.diff(beats_s)))
-    on = nov[np.clip(np.round(beats).astype(int), 0, feats.n_frames - 1)].mean()
+    ibi = np.diff(beats)
+    smooth = scipy.ndimage.median_filter(ibi, 5, mode="nearest") if len(ibi) >= 5 else ibi
+    tempo = 60.0 / float(np.median(ibi))
+    on = nov[np.clip(np.round((beats + model.lag_seconds) * _FPS).astype(int), 0,
+                     feats.n_frames - 1)].mean()
     clarity = float(np.clip((on / max(float(nov.mean()), 1e-9) - 1.0) / 3.0, 0.0, 1.0))
-    same_level = sum(p[i] for i, g in enumerate(_HYPOTHESES) if g.factor == h.factor)
-    confidence = clarity * (0.5 + 0.5 * float(p[best])) * (0.5 + 0.5 * float(same_level))
+    level = sum(p for (g, _), p in zip(cands, prob) if abs(g.factor - h.factor) < 1e-9)
+    confidence = clarity * (0.4 + 0.3 * float(prob[best]) + 0.3 * float(level))
     rhythm = Rhythm(
         tempo_bpm=tempo,
-        meter=_METERS[(h.beats_per_bar, h.subdivision)],
-        beats_seconds=tuple(float(t) for t in beats_s),
-        downbeats_seconds=tuple(float(t) for t in downbeats_s),
-        tempo_curve_bpm=tuple((float(t), float(b)) for t, b in zip(times, bpm)),
+        meter=h.meter,
+        beats_seconds=tuple(float(t) for t in beats),
+        downbeats_seconds=tuple(float(t) for t in beats[is_down]),
+        tempo_curve_bpm=tuple((float(t), float(60.0 / d)) for t, d in zip(beats, smooth)),
         confidence=float(np.clip(confidence, 0.0, 1.0)),
     )
-    debug = dict(ref=ref, ref_bpm=ref_bpm, X=X, scores=scores, best=best, evidence=ev)
-    return rhythm, debug
+    return rhythm, dict(ref=ref, ctx=ctx, cands=cands, prob=prob, best=best, feats=feats)
