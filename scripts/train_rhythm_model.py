@@ -149,7 +149,7 @@ def phase_sets(items, model) -> list[tuple[np.ndarray, int]]:
         f = [mir_eval.beat.f_measure(td, _beats_of(h, int(p), s.cells, it["ctx"],
                                                    model.lag_seconds)[1]) for p in s.phases]
         if max(f) > 0.5:
-            sets.append((s.phase_features, int(np.argmax(f))))
+            sets.append((s.phase_features, int(np.argmax(f)), it["truth"]["meter"]))
     return sets
 
 
@@ -160,32 +160,40 @@ def hypothesis_sets(items, model) -> list[tuple[np.ndarray, int]]:
         if label < 0:
             missing += 1
             continue
-        sets.append((np.array([s.features for _, s in cands]), label))
+        sets.append((np.array([s.features for _, s in cands]), label, it["truth"]["meter"]))
     print(f"{len(sets)} items with a true hypothesis, {missing} whose reference level is not "
           "metrically related to the truth", file=sys.stderr)
     return sets
 
 
 def fit_weights(sets, l2: float) -> np.ndarray:
+    """Conditional logit; items weighted so that every class (meter) counts equally."""
     dim = sets[0][0].shape[1]
+    classes = [c for _, _, c in sets]
+    counts = {c: classes.count(c) for c in set(classes)}
+    weight = np.array([len(sets) / (len(counts) * counts[c]) for c in classes])
 
     def loss(w):
-        total, grad = l2 * w @ w, 2 * l2 * w
-        for X, y in sets:
+        total, grad = l2 * w @ w / len(sets), 2 * l2 * w / len(sets)
+        for (X, y, _), q in zip(sets, weight):
             z = X @ w
             z = z - z.max()
             p = np.exp(z)
             p /= p.sum()
-            total -= np.log(max(p[y], 1e-300))
-            grad -= X[y] - p @ X
-        return total / len(sets), grad / len(sets)
+            total -= q * np.log(max(p[y], 1e-300)) / len(sets)
+            grad -= q * (X[y] - p @ X) / len(sets)
+        return total, grad
 
     res = scipy.optimize.minimize(loss, np.zeros(dim), jac=True, method="L-BFGS-B")
     return res.x
 
 
 def accuracy(sets, w) -> float:
-    return float(np.mean([int(np.argmax(X @ w) == y) for X, y in sets]))
+    """Class-balanced accuracy (mean over meters)."""
+    hits: dict = {}
+    for X, y, c in sets:
+        hits.setdefault(c, []).append(int(np.argmax(X @ w) == y))
+    return float(np.mean([np.mean(v) for v in hits.values()]))
 
 
 def write_model(model, note: str) -> None:
@@ -226,7 +234,7 @@ def main(argv=None) -> None:
     items = load_items(args.dirs, args.cache)
     lag = fit_lag(items)
     templates = fit_templates(items, lag)
-    model = R._Model(templates, np.zeros(6), np.zeros(14), lag)
+    model = R._Model(templates, np.zeros(7), np.zeros(22), lag)
     psets = phase_sets(items, model)
     model.phase_weights, ptrain, pcv = cv_fit(psets, args.l2, args.folds)
     print(f"lag {lag * 1000:.1f} ms; phase accuracy ({len(psets)} items): train {ptrain:.3f}, "

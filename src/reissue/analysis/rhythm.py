@@ -163,8 +163,10 @@ def _compress(x: np.ndarray) -> np.ndarray:
 
 
 def _novelty(feats: _Features) -> np.ndarray:
-    """The beat tracker's novelty: attacks plus harmonic change, each compressed, unit std."""
-    return _unit(_compress(feats.flux)) + _unit(_compress(feats.harm))
+    """The beat tracker's novelty: attacks, harmonic change and (half-weighted) bass onsets,
+    each compressed to unit std."""
+    return (_unit(_compress(feats.flux)) + _unit(_compress(feats.harm))
+            + 0.5 * _unit(_compress(feats.low)))
 
 
 # ------------------------------------------------------------------------------ reference pulse
@@ -231,7 +233,7 @@ def _reference_tempo(nov: np.ndarray, jump_cost: float = 0.5) -> np.ndarray:
     return np.exp(np.interp(np.arange(len(nov)), centres, log_bpm))
 
 
-def _track(nov: np.ndarray, bpm: np.ndarray, tightness: float = 100.0) -> np.ndarray:
+def _track(nov: np.ndarray, bpm: np.ndarray, tightness: float = 600.0) -> np.ndarray:
     """Ellis DP beats (fractional frames) for a per-frame tempo, run at ``_DP_UP``× frame rate."""
     n = len(nov)
     t_up = np.arange(n * _DP_UP) / _DP_UP
@@ -323,6 +325,7 @@ class _Context:
     streams: np.ndarray  # (3, frames): flux, harmonic change, low-band flux; max-filtered
     descriptors: np.ndarray  # cumulative sums (d, frames + 1) of chroma, coarse log-mel, bass
     acf: np.ndarray  # ACF of the novelty sampled _CELLS per reference beat
+    chroma: np.ndarray  # (12, frames) unit-norm chroma, smoothed over ≈ 0.1 s
 
 
 def _context(feats: _Features, nov: np.ndarray, ref: np.ndarray) -> _Context:
@@ -338,7 +341,9 @@ def _context(feats: _Features, nov: np.ndarray, ref: np.ndarray) -> _Context:
     spec = scipy.fft.rfft(seq, n=2 * len(seq))
     acf = scipy.fft.irfft(spec.real ** 2 + spec.imag ** 2)[: len(seq)]
     acf = acf / max(float(acf[0]), 1e-12)
-    return _Context(ref, float(np.median(np.diff(ref))) / _FPS, streams, _cumsum(desc), acf)
+    chroma = feats.chroma / np.maximum(np.linalg.norm(feats.chroma, axis=0, keepdims=True), 1e-9)
+    return _Context(ref, float(np.median(np.diff(ref))) / _FPS, streams, _cumsum(desc), acf,
+                    scipy.ndimage.uniform_filter1d(chroma, 5, axis=1))
 
 
 def _acf_at(acf: np.ndarray, lag_ref_beats: float) -> float:
@@ -372,7 +377,19 @@ def _beat_phase_features(h: _Hypothesis, ctx: _Context, first: int, cell: float,
     v = np.stack([change, stable, bass])  # (3, n)
     n = v.shape[1] // m * m
     v = v[:, :n].reshape(3, n // m, m)
-    return (np.nanmean(v, axis=1) - np.nanmean(v, axis=(1, 2))[:, None]).T
+    spread = np.maximum(np.nanstd(v, axis=(1, 2)), 1e-9)[:, None]
+    return ((np.nanmean(v, axis=1) - np.nanmean(v, axis=(1, 2))[:, None]) / spread).T
+
+
+def _periodic_r2(x: np.ndarray, period: int) -> np.ndarray:
+    """Adjusted R² of a ``period``-cell repeating pattern fitted to each row of ``x`` (d, n)."""
+    n = x.shape[1] // period * period
+    if n < 3 * period:
+        return np.zeros(x.shape[0])
+    v = x[:, :n].reshape(x.shape[0], n // period, period)
+    resid = ((v - v.mean(axis=1, keepdims=True)) ** 2).sum(axis=(1, 2)) / (n - period)
+    total = ((v - v.mean(axis=(1, 2), keepdims=True)) ** 2).sum(axis=(1, 2)) / (n - 1)
+    return 1.0 - resid / np.maximum(total, 1e-12)
 
 
 def _score_hypothesis(h: _Hypothesis, ctx: _Context, model) -> _Scored | None:
@@ -393,8 +410,11 @@ def _score_hypothesis(h: _Hypothesis, ctx: _Context, model) -> _Scored | None:
     for p in phases:
         n_bars = (n_cells - p) // per_bar
         pat = x[:, p:p + n_bars * per_bar].reshape(3, n_bars, per_bar).mean(axis=1)
+        # share of this phase's beats that fall on reference (DP) beats
+        u = (p % _CELLS + _CELLS * np.arange(12)) * cell
+        on_ref = float(np.mean(np.abs(u - np.round(u)) < 1e-6))
         phi.append(np.concatenate([(_zrows(pat) * tmpl).sum(axis=1),
-                                   by_first[p % _CELLS][p // _CELLS]]))
+                                   by_first[p % _CELLS][p // _CELLS], [on_ref]]))
     phi = np.array(phi)
     logit = phi @ model.phase_weights
     best = int(logit.argmax())
@@ -411,9 +431,16 @@ def _score_hypothesis(h: _Hypothesis, ctx: _Context, model) -> _Scored | None:
     sub = _acf_at(ctx.acf, h.factor / h.subdivision) - _acf_at(ctx.acf, h.factor / other)
     x_bpm = np.log2(bpm / 110.0)
     compound = float(h.subdivision == 3)
+    r2_bar = _periodic_r2(x, per_bar)
+    r2_beat = _periodic_r2(x, _CELLS)
+    quarter = _frames_at(ctx.ref, np.arange(0, span, h.factor / 4))  # 4 points a beat
+    c = _sample(ctx.chroma, quarter, peaks=False)
+    c_bar = float(_periodic_r2(c, 4 * h.beats_per_bar).mean())
+    c_beat = float(_periodic_r2(c, 4).mean())
     feats = np.array([-x_bpm * x_bpm, x_bpm, -x_bpm * x_bpm * compound, x_bpm * compound,
                       float(logit[best]), margin, *phi[best, :3], sub, s_bar, compound,
-                      float(h.beats_per_bar == 3), float(h.beats_per_bar == 2)])
+                      float(h.beats_per_bar == 3), float(h.beats_per_bar == 2),
+                      *r2_bar, *(r2_bar - r2_beat), c_bar, c_bar - c_beat])
     return _Scored(feats, phi, phases, int(phases[best]), cell)
 
 
