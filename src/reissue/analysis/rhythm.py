@@ -39,9 +39,10 @@ Method
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import librosa
+import numba
 import numpy as np
 import scipy.fft
 import scipy.ndimage
@@ -171,7 +172,6 @@ def _novelty(feats: _Features) -> np.ndarray:
 
 # ------------------------------------------------------------------------------ reference pulse
 _REF_BPM = np.geomspace(60.0, 240.0, 97)  # 48 bins per octave
-_DP_UP = 2  # the DP runs on the novelty upsampled ×2 (≈ 11.6 ms steps)
 
 
 def _local_acf(nov: np.ndarray, win: int = 344, hop: int = 22, max_lag: int = 200
@@ -233,15 +233,57 @@ def _reference_tempo(nov: np.ndarray, jump_cost: float = 0.5) -> np.ndarray:
     return np.exp(np.interp(np.arange(len(nov)), centres, log_bpm))
 
 
-def _track(nov: np.ndarray, bpm: np.ndarray, tightness: float = 600.0) -> np.ndarray:
-    """Ellis DP beats (fractional frames) for a per-frame tempo, run at ``_DP_UP``× frame rate."""
-    n = len(nov)
-    t_up = np.arange(n * _DP_UP) / _DP_UP
-    nov_up = np.interp(t_up, np.arange(n), nov)
-    bpm_up = np.interp(t_up, np.arange(n), bpm)
-    _, beats = librosa.beat.beat_track(onset_envelope=nov_up, sr=_FPS * _DP_UP, hop_length=1,
-                                       bpm=bpm_up, tightness=tightness, trim=False)
-    return beats.astype(float) / _DP_UP
+@numba.njit(cache=True, nogil=True)
+def _dp_beats(local, period, tightness):  # pragma: no cover - JIT-compiled
+    """Ellis (2007) dynamic programme with a fractional, time-varying beat period.
+
+    ``score[t] = local[t] + max(0, max_s score[s] − tightness·log²((t − s)/period[t]))`` over
+    predecessors s ∈ [t − 2·period, t − period/2]; returns the backtracked beat frames.
+    """
+    n = local.shape[0]
+    score = np.empty(n)
+    back = np.full(n, -1, np.int64)
+    for t in range(n):
+        p = period[t]
+        lo = max(0, int(t - 2.0 * p))
+        hi = int(t - 0.5 * p)
+        best = 0.0
+        arg = -1
+        for s_ in range(lo, hi + 1):
+            d = np.log((t - s_) / p)
+            v = score[s_] - tightness * d * d
+            if v > best:
+                best = v
+                arg = s_
+        score[t] = local[t] + best
+        back[t] = arg
+    # the path ends at the best score within the last beat period
+    p = period[n - 1]
+    start = max(0, int(n - 1.5 * p))
+    end = start
+    for t in range(start, n):
+        if score[t] > score[end]:
+            end = t
+    out = np.empty(n, np.int64)
+    k = 0
+    t = end
+    while t >= 0:
+        out[k] = t
+        k += 1
+        t = back[t]
+    return out[:k][::-1]
+
+
+def _track(nov: np.ndarray, bpm: np.ndarray, tightness: float = 300.0) -> np.ndarray:
+    """Beats (fractional frames) of the DP for a per-frame tempo, refined to sub-frame peaks."""
+    local = scipy.ndimage.gaussian_filter1d(nov / max(float(nov.std()), 1e-9), 1.0)
+    beats = _dp_beats(local.astype(np.float64), (60.0 * _FPS / bpm).astype(np.float64),
+                      float(tightness)).astype(float)
+    i = np.clip(beats.astype(int), 1, len(local) - 2)
+    a, b, c = local[i - 1], local[i], local[i + 1]
+    den = a - 2 * b + c
+    shift = np.where(den < -1e-9, 0.5 * (a - c) / np.where(den < -1e-9, den, 1.0), 0.0)
+    return i + np.clip(shift, -0.5, 0.5)
 
 
 def _active_span(feats: _Features) -> tuple[float, float]:
@@ -326,6 +368,7 @@ class _Context:
     descriptors: np.ndarray  # cumulative sums (d, frames + 1) of chroma, coarse log-mel, bass
     acf: np.ndarray  # ACF of the novelty sampled _CELLS per reference beat
     chroma: np.ndarray  # (12, frames) unit-norm chroma, smoothed over ≈ 0.1 s
+    levels: dict = field(default_factory=dict)  # per beat level: shared intermediate results
 
 
 def _context(feats: _Features, nov: np.ndarray, ref: np.ndarray) -> _Context:
@@ -401,11 +444,26 @@ def _score_hypothesis(h: _Hypothesis, ctx: _Context, model) -> _Scored | None:
     cell = h.factor / _CELLS
     per_bar = _CELLS * h.beats_per_bar
     n_cells = int(span / cell)
-    x = _sample(ctx.streams, _frames_at(ctx.ref, np.arange(n_cells) * cell), peaks=False)
+    level = ctx.levels.get(h.factor)
+    if level is None:  # what depends on the beat level only is computed once per level
+        x = _sample(ctx.streams, _frames_at(ctx.ref, np.arange(n_cells) * cell), peaks=False)
+        beat_frames = _frames_at(ctx.ref, np.arange(0, span, h.factor))
+        sim = (_lag_similarity(_segment_means(ctx.descriptors, beat_frames), (2, 3, 4))
+               if len(beat_frames) > 12 else np.zeros(3))
+        c = _sample(ctx.chroma, _frames_at(ctx.ref, np.arange(0, span, h.factor / 4)),
+                    peaks=False)  # 4 points a beat
+        level = ctx.levels[h.factor] = (x, sim, c, _periodic_r2(x, _CELLS),
+                                        float(_periodic_r2(c, 4).mean()), {})
+    x, sim, c, r2_beat, c_beat, firsts = level
     tmpl = model.templates[h.meter]  # (3, per_bar), rows centred and normalised
     step = _CELLS // h.subdivision
     phases = np.arange(0, per_bar, step)
-    by_first = {f: _beat_phase_features(h, ctx, f, cell, n_cells) for f in range(0, _CELLS, step)}
+    by_first = {}
+    for f in range(0, _CELLS, step):
+        key = (f, h.beats_per_bar)
+        if key not in firsts:
+            firsts[key] = _beat_phase_features(h, ctx, f, cell, n_cells)
+        by_first[f] = firsts[key]
     phi = []
     for p in phases:
         n_bars = (n_cells - p) // per_bar
@@ -420,23 +478,13 @@ def _score_hypothesis(h: _Hypothesis, ctx: _Context, model) -> _Scored | None:
     best = int(logit.argmax())
     margin = float(logit[best] - np.partition(logit, -2)[-2]) if len(logit) > 1 else 0.0
     # beat-descriptor similarity at bar lags, on this hypothesis' own beats
-    beat_frames = _frames_at(ctx.ref, np.arange(0, span, h.factor))
-    if len(beat_frames) > 12:
-        d = _segment_means(ctx.descriptors, beat_frames)
-        sim = _lag_similarity(d, (2, 3, 4))
-        s_bar = float(sim[h.beats_per_bar - 2] - sim.mean())
-    else:
-        s_bar = 0.0
+    s_bar = float(sim[h.beats_per_bar - 2] - sim.mean())
     other = 5 - h.subdivision
     sub = _acf_at(ctx.acf, h.factor / h.subdivision) - _acf_at(ctx.acf, h.factor / other)
     x_bpm = np.log2(bpm / 110.0)
     compound = float(h.subdivision == 3)
     r2_bar = _periodic_r2(x, per_bar)
-    r2_beat = _periodic_r2(x, _CELLS)
-    quarter = _frames_at(ctx.ref, np.arange(0, span, h.factor / 4))  # 4 points a beat
-    c = _sample(ctx.chroma, quarter, peaks=False)
     c_bar = float(_periodic_r2(c, 4 * h.beats_per_bar).mean())
-    c_beat = float(_periodic_r2(c, 4).mean())
     feats = np.array([-x_bpm * x_bpm, x_bpm, -x_bpm * x_bpm * compound, x_bpm * compound,
                       float(logit[best]), margin, *phi[best, :3], sub, s_bar, compound,
                       float(h.beats_per_bar == 3), float(h.beats_per_bar == 2),
