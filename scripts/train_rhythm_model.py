@@ -167,11 +167,13 @@ def hypothesis_sets(items, model) -> list[tuple[np.ndarray, int]]:
 
 
 def fit_weights(sets, l2: float) -> np.ndarray:
-    """Conditional logit; items weighted so that every class (meter) counts equally."""
+    """Conditional logit; items weighted by 1/√(their meter's count): rare meters (9/8, 12/8)
+    are not drowned by 4/4, yet the common meters keep part of their prior."""
     dim = sets[0][0].shape[1]
     classes = [c for _, _, c in sets]
     counts = {c: classes.count(c) for c in set(classes)}
-    weight = np.array([len(sets) / (len(counts) * counts[c]) for c in classes])
+    weight = np.array([1.0 / np.sqrt(counts[c]) for c in classes])
+    weight *= len(sets) / weight.sum()
 
     def loss(w):
         total, grad = l2 * w @ w / len(sets), 2 * l2 * w / len(sets)

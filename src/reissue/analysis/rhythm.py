@@ -475,8 +475,13 @@ def _score_hypothesis(h: _Hypothesis, ctx: _Context, model) -> _Scored | None:
                                    by_first[p % _CELLS][p // _CELLS], [on_ref]]))
     phi = np.array(phi)
     logit = phi @ model.phase_weights
+    if np.any(phi[:, -1] > 0):
+        # never put beats between the DP's beats when some phase keeps them: the DP has already
+        # weighed the onsets and the tempo continuity, the bar templates only see averages
+        logit = np.where(phi[:, -1] > 0, logit, -np.inf)
     best = int(logit.argmax())
-    margin = float(logit[best] - np.partition(logit, -2)[-2]) if len(logit) > 1 else 0.0
+    finite = np.sort(logit[np.isfinite(logit)])
+    margin = float(finite[-1] - finite[-2]) if len(finite) > 1 else 0.0
     # beat-descriptor similarity at bar lags, on this hypothesis' own beats
     s_bar = float(sim[h.beats_per_bar - 2] - sim.mean())
     other = 5 - h.subdivision
@@ -584,7 +589,12 @@ def _analyze(y: np.ndarray, sample_rate: float, model: _Model | None = None
     logits = np.array([float(s.features @ model.weights) for _, s in cands])
     prob = np.exp(logits - logits.max())
     prob /= prob.sum()
-    best = int(logits.argmax())
+    # the beat level is the one with the most probability summed over meters (a 4/4-vs-3/4 doubt
+    # must not hand the beat to a competing level); the meter is then the best at that level
+    factors = np.array([g.factor for g, _ in cands])
+    level_prob = {f: float(prob[factors == f].sum()) for f in np.unique(factors)}
+    factor = max(level_prob, key=level_prob.get)
+    best = int(np.argmax(np.where(factors == factor, prob, -1.0)))
     h, sc = cands[best]
     span = len(ref) - 1
     first = sc.phase_cells % _CELLS
@@ -602,8 +612,7 @@ def _analyze(y: np.ndarray, sample_rate: float, model: _Model | None = None
     on = nov[np.clip(np.round((beats + model.lag_seconds) * _FPS).astype(int), 0,
                      feats.n_frames - 1)].mean()
     clarity = float(np.clip((on / max(float(nov.mean()), 1e-9) - 1.0) / 3.0, 0.0, 1.0))
-    level = sum(p for (g, _), p in zip(cands, prob) if abs(g.factor - h.factor) < 1e-9)
-    confidence = clarity * (0.4 + 0.3 * float(prob[best]) + 0.3 * float(level))
+    confidence = clarity * (0.4 + 0.3 * float(prob[best]) + 0.3 * level_prob[factor])
     rhythm = Rhythm(
         tempo_bpm=tempo,
         meter=h.meter,
