@@ -1,4 +1,6 @@
-"""Benchmark: rhythm analysis of a 3-minute track (22.05 kHz mono, as the pipeline feeds it), one core.
+"""Benchmark: rhythm analysis of a 3-minute track (22.05 kHz mono, as the pipeline feeds it).
+
+One core.
 
 Reports CPU seconds and real-time factor of ``analyze_rhythm`` with librosa's ``beat_track``
 (its own onset envelope and tempo estimate) timed in the same run, after a warm-up call of each

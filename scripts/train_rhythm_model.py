@@ -97,7 +97,8 @@ def fit_templates(items: list[dict], lag: float) -> dict[str, np.ndarray]:
             continue
         u = np.arange(n_bars * m * R._CELLS) / R._CELLS
         frames = (np.interp(u, np.arange(len(beats)), beats) + lag) * R._FPS
-        x = R._sample(ctx.streams, frames, peaks=False).reshape(3, n_bars, m * R._CELLS).mean(axis=1)
+        x = R._sample(ctx.streams, frames, peaks=False)
+        x = x.reshape(3, n_bars, m * R._CELLS).mean(axis=1)
         acc.setdefault(meter, []).append(R._zrows(x))
     out = {k: R._zrows(np.mean(v, axis=0)) for k, v in acc.items()}
     # a meter without training items borrows from its half (two bars of 6/8 make one of 12/8)
