@@ -1,6 +1,6 @@
 """Fitted parameters of the rhythm meter model (generated; do not edit by hand).
 
-Written by ``scripts/train_rhythm_model.py``: 475 items from train, train2, train3; l2=0.05; accuracy (train / 5-fold CV): bar phase 0.752 / 0.775, hypothesis 0.635 / 0.629
+Written by ``scripts/train_rhythm_model.py``: 475 items from train, train2, train3; l2=0.05; accuracy (train / 5-fold CV): bar phase 0.752 / 0.775, hypothesis 0.632 / 0.610
 """
 
 LAG_SECONDS = 0.0085
@@ -9,7 +9,7 @@ LAG_SECONDS = 0.0085
 PHASE_WEIGHTS = [1.5140, 5.8767, 12.5745, 1.4013, 0.8121, 1.4101, -3.0488]
 
 # hypothesis-feature weights, in the order of rhythm._score_hypothesis
-WEIGHTS = [6.1170, 1.5926, -0.1708, -1.8455, -0.0279, 0.5270, 8.6440, -0.4144, 1.8143, 0.6784, -0.8140, -0.6577, -0.2976, 1.1268, 5.5238, 5.6350, 11.9018, -1.5565, -1.7941, -3.4002, 4.5018, 2.2220]
+WEIGHTS = [6.2089, 1.6073, -0.5502, -1.8483, 0.0491, 0.5828, 8.3713, -0.2163, 0.3909, 0.6258, -0.8323, -0.7779, -0.3163, 1.1367, 6.0330, 5.3275, 11.8356, -1.9828, -1.8613, -3.5396, 4.2501, 2.4582]
 
 # meter -> 3 streams (flux, harmonic change, low flux) x 12 cells per beat
 TEMPLATES = {

@@ -38,7 +38,7 @@ Method
    ``scripts/train_rhythm_model.py`` on 475 music21-corpus excerpts rendered with FluidSynth by
    ``scripts/rhythm_training_set.py`` — none of them a piece of the accuracy benchmark. The beat
    level is the one with the most probability summed over meters; the meter is the best at that
-   level; the bar phase the best of its phases (beats stay on the DP's beats when possible).
+   level; the bar phase the best of its phases (which may move the beats off the DP's beats).
 4. **Output.** Beats and downbeats follow from the chosen level and phase on the reference grid;
    the model's fitted lag of novelty peaks behind the true beats (≈ 9 ms) is removed. The tempo
    curve is 60 / inter-beat interval, median-smoothed over 5 beats, one point per beat; the
@@ -487,10 +487,6 @@ def _score_hypothesis(h: _Hypothesis, ctx: _Context, model) -> _Scored | None:
                                    by_first[p % _CELLS][p // _CELLS], [on_ref]]))
     phi = np.array(phi)
     logit = phi @ model.phase_weights
-    if np.any(phi[:, -1] > 0):
-        # never put beats between the DP's beats when some phase keeps them: the DP has already
-        # weighed the onsets and the tempo continuity, the bar templates only see averages
-        logit = np.where(phi[:, -1] > 0, logit, -np.inf)
     best = int(logit.argmax())
     finite = np.sort(logit[np.isfinite(logit)])
     margin = float(finite[-1] - finite[-2]) if len(finite) > 1 else 0.0
