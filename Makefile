@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 PYTHON ?= $(shell scripts/find-python)
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test setup bench bench-sound bench-accuracy bench-melody bench-refresh clean
+.PHONY: demo test setup bench bench-sound bench-accuracy bench-analysis bench-melody bench-refresh clean
 
 $(STAMP): pyproject.toml requirements.lock scripts/find-python
 	@test -n "$(PYTHON)" || { echo "no suitable Python found (see scripts/find-python)"; exit 1; }
@@ -38,13 +38,16 @@ bench-accuracy: $(STAMP)
 	$(PY) benchmarks/accuracy/build.py --out $(ACCURACY_DATA)
 	$(PY) benchmarks/accuracy/run.py --data $(ACCURACY_DATA)
 
+bench-analysis: $(STAMP)
+	$(PY) benchmarks/analysis.py
+
 bench-melody: $(STAMP)
 	$(PY) benchmarks/melody.py
 
 bench-refresh: $(STAMP)
 	$(PY) benchmarks/refresh.py
 
-bench: bench-sound bench-melody bench-refresh
+bench: bench-sound bench-analysis bench-melody bench-refresh
 
 clean:
 	rm -rf $(VENV) demo-out benchmarks/out .pytest_cache

@@ -9,7 +9,7 @@ from reissue import instruments as ins
 from reissue.analysis import sound
 from reissue.analysis.era import estimate_era
 from reissue.analysis.form import analyze_form, base_label
-from reissue.analysis.frontend import low_rate_spectrogram, onset_density
+from reissue.analysis.frontend import low_rate_features, onset_density
 from reissue.analysis.mood import analyze_mood, harmonic_tension
 from reissue.demo import demo_truth, render_demo
 from reissue.io import resample
@@ -88,7 +88,7 @@ def test_onset_density_counts_notes():
     for per_second in (2.0, 6.0):
         notes = [ins.Note(0.1 + k / per_second, 0.08, 72, 0.8) for k in range(int(20 * per_second))]
         y = ins.render(notes, ins.Pluck(), SR, SR * 21, rng)
-        assert onset_density(low_rate_spectrogram(y, SR)) == pytest.approx(per_second, rel=0.15)
+        assert onset_density(low_rate_features(y, SR)) == pytest.approx(per_second, rel=0.15)
 
 
 def test_mood_directions_and_evidence():

@@ -135,7 +135,7 @@ def refresh(path: str | os.PathLike, *, style: str = "auto", intensity: float = 
     """
     from . import __version__
     from .analysis import analysis_signal, analyze_signal
-    from .analysis.frontend import beat_chroma, low_rate_spectrogram
+    from .analysis.frontend import beat_chroma, low_rate_features
     from .analysis.sound import SoundMeter
     from .arrange import plan as make_plan
     from .cost import CostMeter
@@ -236,11 +236,11 @@ def refresh(path: str | os.PathLike, *, style: str = "auto", intensity: float = 
         beats_new = np.asarray(the_plan.beats_seconds)
         result_tonal = analyze_tonal(y_new, 22050, beats_seconds=beats_new)
         result_melody = analyze_melody(y_new, 22050)
-        spec_new = low_rate_spectrogram(y_new, 22050)
+        spec_new = low_rate_features(y_new, 22050)
         result_form = analyze_form(y_new, 22050, beats_seconds=beats_new,
                                    downbeats_seconds=the_plan.downbeats_seconds,
-                                   spectrogram=spec_new)
-        orig_chroma = beat_chroma(low_rate_spectrogram(y, 22050), analysis.rhythm.beats_seconds)
+                                   features=spec_new)
+        orig_chroma = beat_chroma(low_rate_features(y, 22050), analysis.rhythm.beats_seconds)
         new_chroma = beat_chroma(spec_new, beats_new)
         identity = identity_score(analysis, the_plan, original_chroma=orig_chroma,
                                   result_chroma=new_chroma, result_tonal=result_tonal,

@@ -132,24 +132,37 @@ def analyze_path(path: str | os.PathLike, *, parts=PARTS, block_seconds: float =
     wanted = _check_parts(parts)
     meter = None
     resampler = None
-    pieces: list[np.ndarray] = []
+    y = np.zeros(0, np.float32)
+    filled = 0
     info = None
+
+    def append(piece: np.ndarray) -> None:
+        nonlocal y, filled
+        if filled + len(piece) > len(y):  # grow geometrically (rare: the size is known ahead)
+            grown = np.zeros(max(2 * len(y), filled + len(piece)), np.float32)
+            grown[:filled] = y[:filled]
+            y = grown
+        y[filled:filled + len(piece)] = piece
+        filled += len(piece)
+
     for info, block in stream(path, block_seconds=block_seconds):
         if meter is None:
             meter = SoundMeter(info.sample_rate, info.channels)
-            if wanted and info.sample_rate != ANALYSIS_RATE:
-                resampler = soxr.ResampleStream(info.sample_rate, ANALYSIS_RATE, 1,
-                                                dtype="float32", quality="VHQ")
+            if wanted:
+                # preallocate the mono analysis copy from the header's length
+                y = np.zeros(int(info.frames * ANALYSIS_RATE / info.sample_rate) + 64, np.float32)
+                if info.sample_rate != ANALYSIS_RATE:
+                    resampler = soxr.ResampleStream(info.sample_rate, ANALYSIS_RATE, 1,
+                                                    dtype="float32", quality="VHQ")
         meter.process(block)
         if wanted:
             mono = block.mean(axis=0, dtype=np.float32)
-            pieces.append(resampler.resample_chunk(mono) if resampler is not None else mono)
+            append(resampler.resample_chunk(mono) if resampler is not None else mono)
     if wanted and resampler is not None:
-        pieces.append(resampler.resample_chunk(np.zeros(0, np.float32), last=True))
-    y = np.concatenate(pieces) if wanted else None
-    del pieces
-    return analyze_signal(meter.result(), y, info.frames / info.sample_rate, info.sample_rate,
-                    info.channels, wanted, str(path))
+        append(resampler.resample_chunk(np.zeros(0, np.float32), last=True))
+    return analyze_signal(meter.result(), y[:filled] if wanted else None,
+                          info.frames / info.sample_rate, info.sample_rate, info.channels,
+                          wanted, str(path))
 
 
 def _check_parts(parts) -> tuple[str, ...]:
@@ -163,56 +176,67 @@ def _check_parts(parts) -> tuple[str, ...]:
 
 
 def analyze_signal(sound: SoundAnalysis, y: np.ndarray | None, duration: float, rate: int,
-                   channels: int, wanted: tuple[str, ...] = PARTS, file: str | None = None
-                   ) -> Analysis:
-    """The musical analyses of ``y`` (from :func:`analysis_signal`), given the sound analysis."""
+                   channels: int, wanted: tuple[str, ...] = PARTS, file: str | None = None,
+                   *, timings: dict[str, float] | None = None) -> Analysis:
+    """The musical analyses of ``y`` (from :func:`analysis_signal`), given the sound analysis.
+
+    ``timings``, if given, receives the CPU seconds of each part (for benchmarks and reports).
+    """
+    import time
+
     wanted = _check_parts(wanted)
-    rhythm = tonal = melody = form = mood = era = None
+    want = set(wanted)
+    rhythm = tonal = melody = form = mood = era = spec = None
     sr = ANALYSIS_RATE
-    needs_rhythm = {"rhythm", "tonal", "form", "mood"} & set(wanted)
-    if needs_rhythm:
+    clock = {} if timings is None else timings
+
+    def timed(name, fn, *args, **kwargs):
+        t0 = time.process_time()
+        result = fn(*args, **kwargs)
+        clock[name] = clock.get(name, 0.0) + time.process_time() - t0
+        return result
+
+    if {"rhythm", "tonal", "form", "mood"} & want:
         from .rhythm import analyze_rhythm
 
-        rhythm = analyze_rhythm(y, sr)
-    if {"tonal", "mood"} & set(wanted):
+        rhythm = timed("rhythm", analyze_rhythm, y, sr)
+    if {"tonal", "mood"} & want:
         from .tonal import analyze_tonal
 
-        tonal = analyze_tonal(y, sr, beats_seconds=rhythm.beats_seconds)
-    if "melody" in wanted:
+        tonal = timed("tonal", analyze_tonal, y, sr, beats_seconds=rhythm.beats_seconds)
+    if "melody" in want:
         from .melody import analyze_melody
 
-        melody = analyze_melody(y, sr)
-    spec = None
-    if {"form", "mood"} & set(wanted):
-        from .frontend import low_rate_spectrogram
+        melody = timed("melody", analyze_melody, y, sr)
+    if {"form", "mood"} & want:
+        from .frontend import low_rate_features
 
-        spec = low_rate_spectrogram(y, sr)
-    if "form" in wanted:
+        spec = timed("form", low_rate_features, y, sr)
+    if "form" in want:
         from .form import analyze_form
 
-        form = analyze_form(y, sr, beats_seconds=rhythm.beats_seconds,
-                            downbeats_seconds=rhythm.downbeats_seconds, spectrogram=spec)
-    if "mood" in wanted:
+        form = timed("form", analyze_form, y, sr, beats_seconds=rhythm.beats_seconds,
+                     downbeats_seconds=rhythm.downbeats_seconds, features=spec)
+    if "mood" in want:
         from .frontend import onset_density
         from .mood import analyze_mood, harmonic_tension
 
         beats_per_bar = _beats_per_bar(rhythm.meter)
         bar_seconds = beats_per_bar * 60.0 / rhythm.tempo_bpm if rhythm.tempo_bpm > 0 else 2.0
-        mood = analyze_mood(
+        mood = timed("mood", lambda: analyze_mood(
             tempo_bpm=rhythm.tempo_bpm, loudness_lufs=sound.integrated_lufs,
             spectral_tilt_db_per_octave=sound.spectral_tilt_db_per_octave,
             onset_density_per_second=onset_density(spec),
             mode="minor" if tonal.key.endswith("minor") else "major",
             key_confidence=tonal.key_confidence,
-            harmonic_tension=harmonic_tension(tonal.chords, bar_seconds=bar_seconds))
-    if "era" in wanted:
+            harmonic_tension=harmonic_tension(tonal.chords, bar_seconds=bar_seconds)))
+    if "era" in want:
         from .era import estimate_era
 
-        era = estimate_era(sound)
-    keep = set(wanted)
+        era = timed("era", estimate_era, sound)
     return Analysis(
         duration_seconds=duration, sample_rate=rate, channels=channels, sound=sound,
-        rhythm=rhythm if "rhythm" in keep else None, tonal=tonal if "tonal" in keep else None,
+        rhythm=rhythm if "rhythm" in want else None, tonal=tonal if "tonal" in want else None,
         melody=melody, form=form, mood=mood, era=era, file=file)
 
 

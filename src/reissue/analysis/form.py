@@ -41,7 +41,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .frontend import beat_means, chroma_matrix, low_rate_spectrogram
+from .frontend import LowRateFeatures, beat_means, low_rate_features
 
 __all__ = ["Section", "Form", "analyze_form", "base_label"]
 
@@ -83,31 +83,17 @@ def base_label(label: str) -> str:
     return label.rstrip("′'")
 
 
-@functools.lru_cache(maxsize=4)
-def _mel(n_bins: int, rate: int) -> np.ndarray:
-    import librosa
-
-    return librosa.filters.mel(sr=rate, n_fft=2 * (n_bins - 1), n_mels=40).astype(np.float32)
-
-
-def _beat_views(power: np.ndarray, freqs: np.ndarray, frame_seconds: float, beats: np.ndarray,
-                duration: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _beat_views(features: LowRateFeatures, beats: np.ndarray
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Beat-synchronous chroma [12, B] (unit norm), MFCC [12, B] and level dB [B]."""
     import librosa
 
-    rate = int(round(2 * freqs[-1]))
-    chroma = chroma_matrix(power.shape[0], rate) @ power
-    mfcc = librosa.feature.mfcc(S=librosa.power_to_db(_mel(power.shape[0], rate) @ power),
-                                n_mfcc=13)[1:]
-    ms = power.sum(axis=0) / power.shape[0] ** 2
-
-    def mean(x: np.ndarray) -> np.ndarray:
-        return beat_means(x, frame_seconds, beats)
-
-    chroma_b = mean(chroma)
+    fs = features.frame_seconds
+    mfcc = librosa.feature.mfcc(S=features.mel_db, n_mfcc=13)[1:]
+    chroma_b = beat_means(features.chroma, fs, beats)
     chroma_b /= np.linalg.norm(chroma_b, axis=0, keepdims=True) + 1e-9
-    level_b = 10 * np.log10(mean(ms) + 1e-18)
-    return chroma_b, mean(mfcc), level_b
+    level_b = 10 * np.log10(beat_means(features.ms, fs, beats) + 1e-18)
+    return chroma_b, beat_means(mfcc, fs, beats), level_b
 
 
 def _standardise(x: np.ndarray) -> np.ndarray:
@@ -128,20 +114,28 @@ def _stack(x: np.ndarray, steps: int) -> np.ndarray:
     return np.vstack(cols)
 
 
-def _cosine_ssm(feats: np.ndarray) -> np.ndarray:
-    x = feats / (np.linalg.norm(feats, axis=0, keepdims=True) + 1e-9)
-    return x.T @ x
+def _unit(feats: np.ndarray) -> np.ndarray:
+    """Columns scaled to unit length (cosine similarity becomes a dot product)."""
+    return feats / (np.linalg.norm(feats, axis=0, keepdims=True) + 1e-9)
 
 
-def _foote_novelty(ssm: np.ndarray, half: int) -> np.ndarray:
-    n = ssm.shape[0]
+def _foote_novelty(unit: np.ndarray, half: int) -> np.ndarray:
+    """Foote novelty from unit feature columns, without building the full self-similarity matrix:
+    only the 2h×2h window around each diagonal point is needed, so memory is O(n·h) — an hour of
+    music is ≈ 7000 beats, whose full matrix would take 400 MB."""
+    d, n = unit.shape
     idx = np.arange(-half, half) + 0.5
     g = np.exp(-0.5 * (idx / (0.5 * half)) ** 2)
     kernel = np.outer(g, g) * np.outer(np.sign(idx), np.sign(idx))
-    padded = np.pad(ssm, half, mode="edge")
-    windows = np.lib.stride_tricks.sliding_window_view(padded, (2 * half, 2 * half))
-    diag = windows[np.arange(n), np.arange(n)]  # (n, 2h, 2h) windows centred on the diagonal
-    nov = np.maximum(np.einsum("nij,ij->n", diag, kernel), 0.0)
+    padded = np.pad(unit, ((0, 0), (half, half)), mode="edge")
+    nov = np.empty(n)
+    for i0 in range(0, n, 512):  # bounded temporaries: (block, 2h, 2h)
+        i1 = min(n, i0 + 512)
+        win = np.lib.stride_tricks.sliding_window_view(padded[:, i0:i1 + 2 * half - 1],
+                                                       2 * half, axis=1)  # (d, block, 2h)
+        sims = np.einsum("dki,dkj->kij", win, win)
+        nov[i0:i1] = np.einsum("kij,ij->k", sims, kernel)
+    nov = np.maximum(nov, 0.0)
     return nov / (nov.max() + 1e-12)
 
 
@@ -164,9 +158,9 @@ def _pick_boundaries(novelty: np.ndarray, min_gap: int) -> list[int]:
     return sorted(chosen)
 
 
-def _sequence_similarity(ssm: np.ndarray, a: tuple[int, int], b: tuple[int, int]) -> float:
+def _sequence_similarity(unit: np.ndarray, a: tuple[int, int], b: tuple[int, int]) -> float:
     """Best mean similarity along diagonals of the a×b block (slid by up to ±4 beats)."""
-    block = ssm[a[0]:a[1], b[0]:b[1]]
+    block = unit[:, a[0]:a[1]].T @ unit[:, b[0]:b[1]]
     best = -1.0
     for lag in range(-4, 5):
         d = np.diagonal(block, offset=lag)
@@ -176,7 +170,7 @@ def _sequence_similarity(ssm: np.ndarray, a: tuple[int, int], b: tuple[int, int]
 
 
 def analyze_form(y: np.ndarray, sample_rate: int, *, beats_seconds, downbeats_seconds=(),
-                 spectrogram=None) -> Form:
+                 features: LowRateFeatures | None = None) -> Form:
     """Segment a song into sections with repeat labels and energies.
 
     Parameters
@@ -187,8 +181,8 @@ def analyze_form(y: np.ndarray, sample_rate: int, *, beats_seconds, downbeats_se
         Beat times from the rhythm analysis.
     downbeats_seconds : sequence of float, optional
         Bar starts; boundaries within 2 beats of one are moved onto it.
-    spectrogram : LowRateSpectrogram, optional
-        The shared front-end (:func:`reissue.analysis.frontend.low_rate_spectrogram`) if the
+    features : LowRateFeatures, optional
+        The shared front end (:func:`reissue.analysis.frontend.low_rate_features`) if the
         caller already has it.
 
     Returns
@@ -201,20 +195,18 @@ def analyze_form(y: np.ndarray, sample_rate: int, *, beats_seconds, downbeats_se
         return Form(())
     beats = np.asarray(beats_seconds, dtype=float)
     beats = beats[(beats >= 0) & (beats < duration)]
-    spec = spectrogram if spectrogram is not None else low_rate_spectrogram(y, sample_rate)
-    power, freqs, frame_seconds = spec.power, spec.freqs, spec.frame_seconds
+    feats = features if features is not None else low_rate_features(y, sample_rate)
     if len(beats) < 3 * _MIN_SECTION_BEATS:
         rms = float(np.sqrt(np.mean(np.square(y, dtype=np.float64))))
         return Form((Section(0.0, duration, "A", 1.0 if rms > 0 else 0.0,
                              0.0 if rms > 0 else -150.0),))
-    chroma, mfcc, level = _beat_views(power, freqs, frame_seconds, beats, duration)
+    chroma, mfcc, level = _beat_views(feats, beats)
     harmony = _stack(chroma, 8)
     timbre = _smooth(_standardise(mfcc), 4)
     loud = _smooth(_standardise(level[None]), 4)
     feats = np.vstack([_standardise(harmony) / np.sqrt(harmony.shape[0]),
                        timbre / np.sqrt(timbre.shape[0]), 1.5 * loud])
-    novelty = _foote_novelty(_cosine_ssm(feats), max(4, min(_KERNEL_HALF_BEATS,
-                                                             len(beats) // 4)))
+    novelty = _foote_novelty(_unit(feats), max(4, min(_KERNEL_HALF_BEATS, len(beats) // 4)))
     cuts = _pick_boundaries(novelty, _MIN_SECTION_BEATS)
 
     period = float(np.median(np.diff(beats)))
@@ -233,7 +225,7 @@ def analyze_form(y: np.ndarray, sample_rate: int, *, beats_seconds, downbeats_se
     spans = [(int(np.searchsorted(beats, a - 1e-6)), int(np.searchsorted(beats, b - 1e-6)))
              for a, b in zip(edges[:-1], edges[1:])]
     spans = [(a, max(b, a + 1)) for a, b in spans]
-    harm_ssm = _cosine_ssm(_standardise(harmony))
+    harm_unit = _unit(_standardise(harmony))
     levels = [float(10 * np.log10(np.mean(10 ** (level[a:b] / 10)))) for a, b in spans]
     means = [mfcc[:, a:b].mean(axis=1) for a, b in spans]
     top = max(levels)
@@ -242,7 +234,7 @@ def analyze_form(y: np.ndarray, sample_rate: int, *, beats_seconds, downbeats_se
     for i, span in enumerate(spans):
         best, best_score = None, 0.0
         for j in range(i):
-            seq = _sequence_similarity(harm_ssm, span, spans[j])
+            seq = _sequence_similarity(harm_unit, span, spans[j])
             tim = float(means[i] @ means[j] / (np.linalg.norm(means[i]) *
                                                 np.linalg.norm(means[j]) + 1e-9))
             if seq >= _SAME_SEQUENCE and tim >= _SAME_TIMBRE and \

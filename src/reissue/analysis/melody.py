@@ -687,6 +687,43 @@ def analyze_melody(y: np.ndarray, sample_rate: int, *, params: MelodyParams = _D
     [(0.0, 1.01, 69)]
     """
     y = _check(y, sample_rate)
+    if len(y) > _CHUNK_SECONDS * 1.5 * sample_rate:
+        return _analyze_long(y, sample_rate, params)
+    return _analyze(y, sample_rate, params)
+
+
+#: Inputs longer than 1.5× this are analysed in pieces of this length (memory stays ≈ 60 MB;
+#: an hour in one piece needed ≈ 640 MB for the salience and the Viterbi back-pointers).
+_CHUNK_SECONDS = 300.0
+_OVERLAP_SECONDS = 10.0
+
+
+def _analyze_long(y: np.ndarray, sample_rate: int, params: MelodyParams) -> Melody:
+    """Analyse overlapping pieces; each piece contributes the notes that *start* in its middle
+    part (half the overlap is trimmed at each inner edge), so every note is taken once, from
+    the piece where it has context on both sides."""
+    hop_frames = int(round(_CHUNK_SECONDS / HOP_SECONDS))
+    total = len(y) / sample_rate
+    notes: list[tuple[float, float, int]] = []
+    f0_parts: list[np.ndarray] = []
+    start = 0.0
+    while start < total:
+        lo = max(0.0, start - _OVERLAP_SECONDS)
+        hi = min(total, start + _CHUNK_SECONDS + _OVERLAP_SECONDS)
+        piece = _analyze(y[int(lo * sample_rate): int(hi * sample_rate)], sample_rate, params)
+        core_end = min(total, start + _CHUNK_SECONDS)
+        notes += [(a + lo, b + lo, p) for a, b, p in piece.notes if start <= a + lo < core_end]
+        first = int(round((start - lo) / HOP_SECONDS))
+        f0_parts.append(piece.f0_hz[first: first + hop_frames])
+        start = core_end
+    f0 = np.concatenate(f0_parts) if f0_parts else np.zeros(0)
+    rate = params.analysis_rate
+    n_frames = 1 + int(round(len(y) * rate / sample_rate)) // int(round(HOP_SECONDS * rate))
+    f0 = np.pad(f0, (0, max(0, n_frames - len(f0))))[:n_frames]  # the one-piece frame count
+    return Melody(tuple(notes), np.arange(n_frames) * HOP_SECONDS, f0)
+
+
+def _analyze(y: np.ndarray, sample_rate: int, params: MelodyParams) -> Melody:
     sal, bin_freqs = melody_salience(y, sample_rate, params=params)
     path = _decode(sal, params)
     f0 = _refine_f0(sal, path, bin_freqs)
