@@ -45,15 +45,31 @@ def _t(n: int, sample_rate: int) -> np.ndarray:
     return np.arange(n, dtype=np.float64) / sample_rate
 
 
+def _decay(tau_seconds: float, n: int, sample_rate: int) -> np.ndarray:
+    """exp(−t/τ) for the first ``n`` samples, float32, cached per (τ, rate)."""
+    key = ("decay", round(tau_seconds, 9), sample_rate)
+    return _cached(key, n, lambda m: np.exp(-np.arange(m, dtype=np.float64)
+                                            / max(tau_seconds * sample_rate, 1e-9))
+                   .astype(np.float32))
+
+
 def _adsr(n: int, sample_rate: int, hold_seconds: float, *, attack: float = 0.005,
           decay: float = 0.2, sustain: float = 0.6, release: float = 0.1) -> np.ndarray:
-    t = _t(n, sample_rate)
-    env = np.where(t < attack, t / max(attack, 1e-6),
-                   sustain + (1.0 - sustain) * np.exp(-(t - attack) / max(decay, 1e-6)))
-    after = t >= hold_seconds
-    if after.any():
-        level = env[np.argmax(after)]
-        env[after] = level * np.exp(-(t[after] - hold_seconds) / max(release / 4.0, 1e-6))
+    """Linear attack, exponential decay to ``sustain``, exponential release (τ = release/4)
+    after ``hold_seconds``; float32, built from cached exponentials (no transcendental per
+    sample)."""
+    env = np.empty(n, np.float32)
+    na = min(n, int(round(max(attack, 0.0) * sample_rate)))
+    env[:na] = np.arange(na, dtype=np.float32) / max(attack * sample_rate, 1e-6)
+    nd = n - na
+    if nd > 0:
+        env[na:] = _decay(max(decay, 1e-6), nd, sample_rate)
+        env[na:] *= np.float32(1.0 - sustain)
+        env[na:] += np.float32(sustain)
+    hold = int(np.ceil(hold_seconds * sample_rate - 1e-9))
+    if 0 <= hold < n:
+        level = env[hold]
+        env[hold:] = level * _decay(max(release / 4.0, 1e-6), n - hold, sample_rate)
     return env
 
 

@@ -240,7 +240,9 @@ def refresh(path: str | os.PathLike, *, style: str = "auto", intensity: float = 
         result_form = analyze_form(y_new, 22050, beats_seconds=beats_new,
                                    downbeats_seconds=the_plan.downbeats_seconds,
                                    features=spec_new)
-        orig_chroma = beat_chroma(low_rate_features(y, 22050), analysis.rhythm.beats_seconds)
+        orig_features = analysis.features if analysis.features is not None \
+            else low_rate_features(y, 22050)
+        orig_chroma = beat_chroma(orig_features, analysis.rhythm.beats_seconds)
         new_chroma = beat_chroma(spec_new, beats_new)
         identity = identity_score(analysis, the_plan, original_chroma=orig_chroma,
                                   result_chroma=new_chroma, result_tonal=result_tonal,

@@ -53,6 +53,9 @@ class Analysis:
     mood: Any = None
     era: Any = None
     file: str | None = None
+    #: the shared low-rate front end (:class:`~reissue.analysis.frontend.LowRateFeatures`), kept
+    #: so a refresh can compare beat chroma without recomputing it; not part of the JSON
+    features: Any = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict in the ``reissue analyze --json`` schema."""
@@ -237,7 +240,7 @@ def analyze_signal(sound: SoundAnalysis, y: np.ndarray | None, duration: float, 
     return Analysis(
         duration_seconds=duration, sample_rate=rate, channels=channels, sound=sound,
         rhythm=rhythm if "rhythm" in want else None, tonal=tonal if "tonal" in want else None,
-        melody=melody, form=form, mood=mood, era=era, file=file)
+        melody=melody, form=form, mood=mood, era=era, file=file, features=spec)
 
 
 def _beats_per_bar(meter: str) -> int:

@@ -46,10 +46,10 @@ def _rms_db(x: np.ndarray) -> float:
     return 10 * math.log10(ms) if ms > 0 else -150.0
 
 
-def _pan(mono: np.ndarray, pan: float) -> np.ndarray:
+def _pan_gains(pan: float) -> tuple[np.float32, np.float32]:
+    """Constant-power pan gains, unity for both channels at the centre."""
     angle = (pan + 1) * math.pi / 4
-    return np.stack([mono * np.float32(math.cos(angle) * math.sqrt(2)),
-                     mono * np.float32(math.sin(angle) * math.sqrt(2))])
+    return (np.float32(math.cos(angle) * math.sqrt(2)), np.float32(math.sin(angle) * math.sqrt(2)))
 
 
 def render(samples: np.ndarray, sample_rate: int, analysis, plan, *,
@@ -75,6 +75,8 @@ def render(samples: np.ndarray, sample_rate: int, analysis, plan, *,
         elif x.shape[0] > 2:  # fold surround/multichannel to stereo
             x = np.stack([x[0::2].mean(axis=0), x[1::2].mean(axis=0)])
         x = x.astype(np.float32, copy=False)
+        if np.shares_memory(x, samples):  # the mix is built in place: never in the caller's array
+            x = x.copy()
 
     if plan.original_drums_db < -0.5:
         step("separate")
@@ -101,13 +103,27 @@ def render(samples: np.ndarray, sample_rate: int, analysis, plan, *,
             x = np.ascontiguousarray(x, dtype=np.float32)
     n = x.shape[1]
 
-    step("layers")
-    layers: dict[str, np.ndarray] = {}
-    with meter.stage("layers"):
+    # the mix is built in place, one layer at a time: the original's buffer becomes the mix and
+    # each layer is rendered mono, scaled, ducked and added — peak memory is one stereo buffer
+    # plus one mono layer, not every stem at once (unless stems are asked for)
+    step("mix")
+    with meter.stage("mix"):
         ref_db = _rms_db(x)
-        for part in plan.parts:
-            if not part.notes:
-                continue
+        env = None
+        if plan.duck_db > 0 and plan.kick_seconds:
+            env = duck_envelope(n, sample_rate, plan.kick_seconds, depth_db=plan.duck_db,
+                                release_seconds=plan.duck_release_seconds)
+        mix = x
+        mix *= np.float32(10 ** (plan.original_db / 20))
+        if keep_stems:
+            out.stems["original"] = mix.copy()
+        if env is not None:
+            mix *= np.sqrt(env)  # the original ducks at half the depth (in dB)
+    step("layers")
+    for part in plan.parts:
+        if not part.notes:
+            continue
+        with meter.stage("layers"):
             rng = np.random.default_rng([plan.seed, sum(map(ord, part.name))])
             inst = ins.instrument(part.instrument, drums=part.name == "drums", seed=plan.seed)
             mono = ins.render(part.notes, inst, sample_rate, n, rng,
@@ -116,24 +132,16 @@ def render(samples: np.ndarray, sample_rate: int, analysis, plan, *,
             if level <= -140:
                 continue
             mono *= np.float32(10 ** ((ref_db + part.gain_db - level) / 20))
-            layers[part.name] = _pan(mono, part.pan)
-
-    step("mix")
-    with meter.stage("mix"):
-        mix = x * np.float32(10 ** (plan.original_db / 20))
-        if plan.duck_db > 0 and plan.kick_seconds:
-            env = duck_envelope(n, sample_rate, plan.kick_seconds, depth_db=plan.duck_db,
-                                release_seconds=plan.duck_release_seconds)
-            half = duck_envelope(n, sample_rate, plan.kick_seconds, depth_db=plan.duck_db / 2,
-                                 release_seconds=plan.duck_release_seconds)
-            mix *= half
-            for name in ("bass", "chords"):
-                if name in layers:
-                    layers[name] *= env
-        for stem in layers.values():
-            mix += stem
-        if keep_stems:
-            out.stems = {"original": x * np.float32(10 ** (plan.original_db / 20)), **layers}
+        with meter.stage("mix"):
+            if env is not None and part.name in ("bass", "chords"):
+                mono *= env
+            left, right = _pan_gains(part.pan)
+            mix[0] += left * mono
+            mix[1] += right * mono
+            if keep_stems:
+                out.stems[part.name] = np.stack([left * mono, right * mono])
+        del mono
+    del env
 
     step("master")
     with meter.stage("master"):

@@ -60,14 +60,19 @@ def attenuate_percussive(samples: np.ndarray, sample_rate: int, *, db: float) ->
     depth = np.float32(1.0 - 10 ** (db / 20.0))
 
     def push_back(z: np.ndarray, first: int) -> np.ndarray:
-        mag = np.abs(z).mean(axis=0)
+        mag = np.abs(z[0]) if z.shape[0] == 1 else np.abs(z).mean(axis=0)
         # the mask is smooth across frequency (17-bin smoothing): compute it on bin pairs
-        frames, bins = mag.shape
+        bins = mag.shape[1]
         even = (bins - 1) // 2 * 2
-        mask = percussive_mask(mag[:, :even].reshape(frames, even // 2, 2).mean(axis=2),
-                               width=_WIDTH // 2 + 1)
-        mask = np.concatenate([np.repeat(mask, 2, axis=1), mask[:, -1:]], axis=1)[:, :bins]
-        z *= (1.0 - depth * mask)[None]
+        pairs = mag[:, 0:even:2] + mag[:, 1:even:2]
+        mask = percussive_mask(pairs, width=_WIDTH // 2 + 1)
+        gain = np.empty(mag.shape, np.float32)
+        gain[:, 0:even:2] = mask
+        gain[:, 1:even:2] = mask
+        gain[:, even:] = mask[:, -1:]
+        gain *= -depth
+        gain += 1.0
+        z *= gain[None]
         return z
 
     x = samples.astype(np.float32, copy=False)
