@@ -336,8 +336,12 @@ def plan(analysis, style, *, intensity: float, seed: int) -> Plan:
     new_duration = duration / ratio
     sections = tuple((float(tmap.to_new(s.start_seconds)), float(tmap.to_new(s.end_seconds)),
                       s.label, float(s.energy)) for s in (form.sections if form else ()))
-    chords = tuple((float(tmap.to_new(a)), float(tmap.to_new(b)), lab)
-                   for a, b, lab in tonal.chords)
+    if tonal.chords:
+        ends = tmap.to_new(np.array([[a, b] for a, b, _ in tonal.chords], float))
+        chords = tuple((float(a), float(b), lab) for (a, b), (_, _, lab) in
+                       zip(ends, tonal.chords))
+    else:
+        chords = ()
 
     # master target: from the remaster preset toward the style's
     base = get_style("remaster").master if style.name != "remaster" else style.master
@@ -368,9 +372,11 @@ def plan(analysis, style, *, intensity: float, seed: int) -> Plan:
         reasons.append("too few beats found to place new layers; restoring and mastering only")
     if style.layers["lead"] and intensity > 0 and analysis.melody is not None:
         shift = style.lead["octave_shift"]
-        notes = tuple(Note(float(tmap.to_new(a)), float(tmap.to_new(b) - tmap.to_new(a)),
-                           p + shift, float(np.clip(0.75 + 0.05 * rng.standard_normal(), 0.4, 1)))
-                      for a, b, p in analysis.melody.notes if b > a)
+        kept = [(a, b, p) for a, b, p in analysis.melody.notes if b > a]
+        mapped = tmap.to_new(np.array([[a, b] for a, b, _ in kept], float)) if kept else ()
+        notes = tuple(Note(float(a), float(b - a), p + shift,
+                           min(1.0, max(0.4, 0.75 + 0.05 * float(rng.standard_normal()))))
+                      for (a, b), (_, _, p) in zip(mapped, kept))
         parts.append(Part("lead", style.lead["instrument"], notes, gain_of("lead")))
     return Plan(
         style=style.name, intensity=intensity, seed=int(seed),
@@ -441,8 +447,9 @@ def _steps(pattern_bars: list[list[float]], bar_index: int, steps: int) -> list[
 
 def _human(rng: np.random.Generator, t: float, velocity: float, timing_ms: float = 6.0,
            spread: float = 0.07) -> tuple[float, float]:
-    return (t + float(rng.normal(0, timing_ms / 1000.0)),
-            float(np.clip(velocity * (1 + rng.normal(0, spread)), 0.05, 1.0)))
+    dt, dv = rng.normal(0.0, 1.0, 2)
+    return (t + float(dt) * timing_ms / 1000.0,
+            min(1.0, max(0.05, velocity * (1.0 + float(dv) * spread))))
 
 
 def _drums(grid: _Grid, bars: list[_Bar], style, rng: np.random.Generator, bpb: int
@@ -513,10 +520,16 @@ def _hit_times(grid: _Grid, bars: list[_Bar], pattern: str, bpb: int):
                 yield grid.step(bar.first_beat, s), v, bar
 
 
-def _split_at_chords(start: float, end: float, chords) -> list[tuple[float, float, str]]:
-    """Cut [start, end) at chord boundaries: (a, b, label) pieces."""
+def _split_at_chords(start: float, end: float, chords, starts: list[float]
+                     ) -> list[tuple[float, float, str]]:
+    """Cut [start, end) at chord boundaries: (a, b, label) pieces; ``starts`` are the chords'
+    start times (sorted), for bisection."""
+    import bisect
+
     pieces = []
-    for a, b, label in chords:
+    for a, b, label in chords[max(0, bisect.bisect_right(starts, start) - 1):]:
+        if a >= end:
+            break
         lo, hi = max(start, a), min(end, b)
         if hi - lo > 0.03:
             pieces.append((lo, hi, label))
@@ -524,6 +537,7 @@ def _split_at_chords(start: float, end: float, chords) -> list[tuple[float, floa
 
 
 def _bass(grid, bars, chords, style, rng, bpb) -> tuple[Note, ...]:
+    starts = [c[0] for c in chords]
     b = style.bass
     hits = list(_hit_times(grid, bars, b["pattern"], bpb))
     notes = []
@@ -531,7 +545,7 @@ def _bass(grid, bars, chords, style, rng, bpb) -> tuple[Note, ...]:
     for k, (t, v, bar) in enumerate(hits):
         end = hits[k + 1][0] if k + 1 < len(hits) else t + grid.step_time(1) - grid.step_time(0)
         end = min(end, t + 4 * (grid.step_time(1) - grid.step_time(0)))
-        for a, e, label in _split_at_chords(t, end - 0.02, chords):
+        for a, e, label in _split_at_chords(t, end - 0.02, chords, starts):
             tones = chord_tones(label)
             if not tones:
                 continue
@@ -542,6 +556,7 @@ def _bass(grid, bars, chords, style, rng, bpb) -> tuple[Note, ...]:
 
 
 def _chords(grid, bars, chords, style, rng, bpb) -> tuple[Note, ...]:
+    starts = [ch[0] for ch in chords]
     c = style.chords
     hits = list(_hit_times(grid, bars, c["pattern"], bpb))
     notes = []
@@ -549,7 +564,7 @@ def _chords(grid, bars, chords, style, rng, bpb) -> tuple[Note, ...]:
     for k, (t, v, bar) in enumerate(hits):
         end = hits[k + 1][0] if k + 1 < len(hits) else t + 4 * (grid.step_time(1) -
                                                                 grid.step_time(0))
-        for a, e, label in _split_at_chords(t, end - 0.03, chords):
+        for a, e, label in _split_at_chords(t, end - 0.03, chords, starts):
             tones = chord_tones(label)
             if not tones:
                 continue
