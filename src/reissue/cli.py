@@ -78,15 +78,36 @@ def _fmt(value: float, unit: str = "", digits: int = 1) -> str:
     return f"{value:.{digits}f}{unit}"
 
 
-def _sound_table(analysis) -> Table:
+def _analysis_table(analysis) -> Table:
     s = analysis.sound
     table = Table(title=f"{analysis.file}", title_justify="left", show_header=True,
                   header_style="bold")
     table.add_column("measure")
     table.add_column("value", justify="right")
-    rows = [
-        ("duration", f"{analysis.duration_seconds:.2f} s · {analysis.sample_rate} Hz · "
-                     f"{analysis.channels} ch"),
+    rows = [("duration", f"{analysis.duration_seconds:.2f} s · {analysis.sample_rate} Hz · "
+                         f"{analysis.channels} ch")]
+    if analysis.rhythm is not None:
+        r = analysis.rhythm
+        rows += [("tempo", f"{r.tempo_bpm:.1f} BPM · {r.meter} · {len(r.beats_seconds)} beats "
+                           f"(confidence {r.confidence:.2f})")]
+    if analysis.tonal is not None:
+        t = analysis.tonal
+        keys = " → ".join(k for _, _, k in t.section_keys) if len(t.section_keys) > 1 else t.key
+        chords = " ".join(lbl for _, _, lbl in t.chords[:8])
+        rows += [("key", f"{keys} (confidence {t.key_confidence:.2f}, tuning "
+                         f"{t.tuning_cents:+.0f} ct)"),
+                 ("chords", chords + (" …" if len(t.chords) > 8 else ""))]
+    if analysis.melody is not None:
+        rows += [("melody", f"{len(analysis.melody.notes)} notes")]
+    if analysis.form is not None:
+        rows += [("form", " ".join(sec.label for sec in analysis.form.sections))]
+    if analysis.mood is not None:
+        m = analysis.mood
+        rows += [("mood", f"valence {m.valence:+.2f} · arousal {m.arousal:+.2f} ({m.quadrant})")]
+    if analysis.era is not None:
+        rows += [("sounds like", f"{analysis.era.decade}s (confidence "
+                                 f"{analysis.era.confidence:.2f})")]
+    rows += [
         ("integrated loudness", _fmt(s.integrated_lufs, " LUFS")),
         ("true peak", _fmt(s.true_peak_dbtp, " dBTP", 2)),
         ("loudness range", _fmt(s.loudness_range_lu, " LU")),
@@ -100,8 +121,15 @@ def _sound_table(analysis) -> Table:
         ("clipped samples", str(s.clipped_samples)),
     ]
     for name, value in rows:
-        table.add_row(name, value)
+        table.add_row(name, escape(value))
     return table
+
+
+def _jams_target(jams: Path, source: Path, many: bool) -> Path:
+    if many or jams.is_dir():
+        jams.mkdir(parents=True, exist_ok=True)
+        return jams / f"{source.stem}.jams"
+    return jams
 
 
 @app.command()
@@ -110,17 +138,27 @@ def analyze(
     files: Annotated[list[Path], typer.Argument(help="Audio files (WAV, FLAC, OGG, MP3, AIFF).",
                                                 show_default=False)],
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object per file.")] = False,
+    jams: Annotated[Optional[Path], typer.Option(
+        "--jams", help="Write beats, key, chords, melody and sections as JAMS (a file for one "
+                       "input, a folder for several).")] = None,
+    only: Annotated[Optional[str], typer.Option(
+        "--only", help="Comma-separated parts: sound (always), rhythm, tonal, melody, form, "
+                       "mood, era. Default: all.")] = None,
 ) -> None:
-    """Measure loudness, peaks, spectrum, stereo image and noise of each file."""
-    from .analysis import analyze as run_analysis
-    from .io import load
+    """Analyse each file: sound, rhythm, key and chords, melody, form, mood and era."""
+    from .analysis import PARTS, analyze_path
+    from .annotations import save_jams
 
+    parts = PARTS if only is None else tuple(p.strip() for p in only.split(",") if p.strip())
     failed = 0
     for path in files:
         try:
-            audio = load(path)
-            result = run_analysis(audio)
+            result = analyze_path(path, parts=parts)
+            if jams is not None:
+                save_jams(result, _jams_target(jams, path, len(files) > 1))
         except ReissueError as error:
+            if error.code == "parameter.invalid":
+                raise
             failed += 1
             report_error(error)
             if as_json:
@@ -130,9 +168,98 @@ def analyze(
         if as_json:
             out.print(json.dumps(result.to_dict(), allow_nan=False), markup=False)
         else:
-            out.print(_sound_table(result))
+            out.print(_analysis_table(result))
     if failed:
         raise typer.Exit(EXIT_FAILED)
+
+
+STAGES = ("decode", "analyse", "plan", "reference", "restore", "separate", "stretch", "layers",
+          "mix", "master", "save", "score")
+
+
+def _progress_callback(quiet: bool, label: str):
+    """A rich progress bar on stderr advancing through the refresh stages; (callback, close)."""
+    if quiet:
+        return None, (lambda: None)
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    bar = Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[stage]}"),
+                   TimeElapsedColumn(), console=err, transient=True)
+    task = bar.add_task(label, total=len(STAGES), stage="")
+    bar.start()
+
+    def step(name: str) -> None:
+        done = STAGES.index(name) if name in STAGES else 0
+        bar.update(task, completed=done, stage=name)
+
+    def close() -> None:
+        bar.update(task, completed=len(STAGES))
+        bar.stop()
+
+    return step, close
+
+
+@app.command()
+@friendly
+def refresh(
+    file: Annotated[Path, typer.Argument(help="The original song (never modified).",
+                                         show_default=False)],
+    style: Annotated[str, typer.Option("--style", "-s", help="A style from `reissue styles`, or "
+                                                              "auto.")] = "auto",
+    intensity: Annotated[float, typer.Option("--intensity", "-i", min=0.0, max=1.0,
+                                             help="0 = pure remaster … 1 = full "
+                                                  "re-imagining.")] = 0.7,
+    seed: Annotated[int, typer.Option("--seed", help="Fixes every random choice.")] = 1,
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Output file (default: "
+                                                "SONG.reissue-STYLE.EXT beside the input).")] = None,
+    reference: Annotated[Optional[Path], typer.Option(
+        "--reference", help="Match this track's spectral balance instead of the style's.")] = None,
+    stems: Annotated[Optional[Path], typer.Option("--stems", help="Write stems into this "
+                                                  "folder.")] = None,
+    midi: Annotated[Optional[Path], typer.Option("--midi", help="Write the new parts as "
+                                                 "MIDI.")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace existing outputs.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Render a new version of FILE with modern production that keeps its identity."""
+    from .refresh import refresh as run_refresh
+
+    step, close = _progress_callback(quiet, f"refreshing {file.name}")
+    try:
+        result = run_refresh(file, style=style, intensity=intensity, seed=seed, out=out,
+                             reference=reference, stems=stems, midi=midi, overwrite=force,
+                             progress=step)
+    finally:
+        close()
+    r = result.report
+    out.print(f"wrote {result.output}")
+    out.print(f"  style {r['style']} ({r['style_reason']}), intensity {r['intensity']:.2f}, "
+              f"seed {r['seed']}")
+    out.print(f"  identity {r['identity']['score']:.2f} · modernity {r['modernity']['score']:.2f} "
+              f"(original {r['modernity']['original_score']:.2f}) · "
+              f"{r['result']['integrated_lufs']:.1f} LUFS · {r['result']['true_peak_dbtp']:.1f} "
+              f"dBTP · {r['cost']['cpu_seconds_total']:.1f} CPU-s")
+    out.print(f"  report {result.report_path}")
+
+
+@app.command()
+@friendly
+def styles() -> None:
+    """List the styles (built-in and your own) with one line each."""
+    from .styles import list_styles, user_styles_dir
+
+    table = Table(show_header=True, header_style="bold", box=None)
+    table.add_column("style")
+    table.add_column("what it does")
+    table.add_row("auto", "Picks a style from the analysis (tempo, mood, meter, era) and says why.")
+    for s in list_styles():
+        table.add_row(s.name, escape(s.description))
+    out.print(table)
+    out.print(f"Add your own: {user_styles_dir()}/NAME.toml (see the built-in ones).",
+              markup=False)
+
+
+DEMO_STYLES = ("modern-pop", "trap", "lofi")
 
 
 @app.command()
@@ -140,18 +267,38 @@ def analyze(
 def demo(
     out_dir: Annotated[Path, typer.Option("--out-dir", help="Where to write the demo files.")] =
     Path("demo-out"),
+    intensity: Annotated[float, typer.Option("--intensity", min=0.0, max=1.0)] = 0.7,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
-    """Render the built-in demo song (an "old record" with known truth) and analyse it."""
-    from .analysis import analyze as run_analysis
+    """The main job on the built-in demo song: render it, refresh it in three contrasting styles
+    and print what each did."""
     from .demo import write_demo
-    from .io import load
+    from .refresh import refresh as run_refresh
 
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / "demo-song.wav"
-    err.print(f"rendering the demo song to {path} …")
+    err.print(f"rendering the demo song (an old-record pastiche with known truth) to {path}")
     write_demo(path)
-    out.print(_sound_table(run_analysis(load(path))))
-    out.print(f"wrote {path}")
+    table = Table(title="reissue demo: one song, three styles", show_header=True,
+                  header_style="bold")
+    for col in ("style", "identity", "modernity (original)", "LUFS", "true peak", "CPU s",
+                "output"):
+        table.add_column(col, justify="left" if col in ("style", "output") else "right")
+    for name in DEMO_STYLES:
+        step, close = _progress_callback(quiet, f"{name}")
+        try:
+            result = run_refresh(path, style=name, intensity=intensity, seed=1, overwrite=True,
+                                 midi=out_dir / f"demo-song.reissue-{name}.mid", progress=step)
+        finally:
+            close()
+        r = result.report
+        table.add_row(name, f"{r['identity']['score']:.2f}",
+                      f"{r['modernity']['score']:.2f} ({r['modernity']['original_score']:.2f})",
+                      f"{r['result']['integrated_lufs']:.1f}",
+                      f"{r['result']['true_peak_dbtp']:.1f}",
+                      f"{r['cost']['cpu_seconds_total']:.1f}", escape(str(result.output)))
+    out.print(table)
+    out.print(f"original: {path}; reports next to each output (.json)", markup=False)
 
 
 def run() -> None:

@@ -2,33 +2,56 @@
 
 Conventions
 -----------
-* ``analyze(audio)`` takes an :class:`~reissue.io.Audio` (or ``samples, sample_rate``) and returns an
-  :class:`Analysis`; nothing here reads files, logs or keeps global state.
-* Each topic has its own module (``sound`` for loudness/spectrum/stereo/noise) returning its own
-  frozen dataclass with a ``to_dict()`` in the ``reissue analyze --json`` schema.
-* Times are seconds from the start of the file; levels are dB/LUFS as each module documents.
+* :func:`analyze` takes an :class:`~reissue.io.Audio` (or ``samples, sample_rate``) and returns an
+  :class:`Analysis`; nothing here reads files, logs or keeps global state (:func:`analyze_path`
+  streams a file through :mod:`reissue.io`).
+* Each topic has its own module returning a frozen dataclass with ``to_dict()`` in the
+  ``reissue analyze --json`` schema: ``sound`` (loudness, peaks, spectrum, stereo, noise),
+  ``rhythm`` (tempo, beats, downbeats, meter), ``tonal`` (tuning, key, chords), ``melody``
+  (predominant melody notes), ``form`` (sections), ``mood`` (valence/arousal), ``era``.
+* Times are seconds from the start of the file.
+
+Data flow
+---------
+The sound meter runs on the full-rate signal (it streams, so a file never has to be in memory
+twice). Every musical analysis runs on one mono 22.05 kHz copy, made once with soxr: rhythm
+first (beats), then tonal (beat-synchronous chords), melody, form (beats + downbeats), mood (from
+the others' results) and era (from the sound).
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from .sound import SoundAnalysis, analyze_sound
+from .sound import SoundAnalysis, SoundMeter, analyze_sound
 
-__all__ = ["Analysis", "analyze", "analyze_sound", "SoundAnalysis"]
+__all__ = ["Analysis", "analyze", "analyze_path", "analyze_signal", "analysis_signal",
+           "analyze_sound", "SoundAnalysis", "ANALYSIS_RATE", "PARTS"]
+
+#: Sample rate of the mono copy every musical analysis works on.
+ANALYSIS_RATE = 22050
+#: The parts :func:`analyze` can compute ("sound" is always computed).
+PARTS = ("rhythm", "tonal", "melody", "form", "mood", "era")
 
 
 @dataclass(frozen=True)
 class Analysis:
-    """Everything reissue knows about a recording."""
+    """Everything reissue knows about a recording. Parts not requested are ``None``."""
 
     duration_seconds: float
     sample_rate: int
     channels: int
     sound: SoundAnalysis
+    rhythm: Any = None
+    tonal: Any = None
+    melody: Any = None
+    form: Any = None
+    mood: Any = None
+    era: Any = None
     file: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
@@ -40,10 +63,31 @@ class Analysis:
             "channels": self.channels,
             "sound": self.sound.to_dict(),
         }
+        if self.rhythm is not None:
+            out["rhythm"] = self.rhythm.to_dict()
+        if self.tonal is not None or self.melody is not None:
+            tonal = self.tonal.to_dict() if self.tonal is not None else {}
+            if self.melody is not None:
+                tonal.update(self.melody.to_dict())
+            out["tonal"] = tonal
+        if self.form is not None:
+            out["form"] = self.form.to_dict()
+        if self.mood is not None:
+            out["mood"] = self.mood.to_dict()
+        if self.era is not None:
+            out["era"] = self.era.to_dict()
         return out
 
 
-def analyze(audio, sample_rate: int | None = None) -> Analysis:
+def analysis_signal(samples: np.ndarray, sample_rate: int) -> np.ndarray:
+    """The mono 22.05 kHz copy every musical analysis works on (channel mean, soxr VHQ)."""
+    from ..io import resample
+
+    mono = samples.mean(axis=0, dtype=np.float32)[None] if samples.shape[0] > 1 else samples
+    return resample(mono, sample_rate, ANALYSIS_RATE)[0]
+
+
+def analyze(audio, sample_rate: int | None = None, *, parts=PARTS) -> Analysis:
     """Analyse a recording.
 
     Parameters
@@ -51,25 +95,130 @@ def analyze(audio, sample_rate: int | None = None) -> Analysis:
     audio : Audio or np.ndarray [shape=(channels, frames)]
         Decoded audio; with a bare array, ``sample_rate`` is required.
     sample_rate : int, optional
+    parts : iterable of str
+        Which of :data:`PARTS` to compute (mood needs rhythm and tonal; form needs rhythm).
 
     Returns
     -------
     Analysis
     """
+    from ..errors import ParameterError
     from ..io import Audio, check_audio
 
     if isinstance(audio, Audio):
         samples, rate, path = audio.samples, audio.sample_rate, audio.path
     else:
         if sample_rate is None:
-            from ..errors import ParameterError
-
             raise ParameterError("analyze(samples) needs sample_rate=… when given a bare array")
         samples, rate, path = check_audio(np.asarray(audio), sample_rate), int(sample_rate), None
+    meter = SoundMeter(rate, samples.shape[0])
+    meter.process(samples)
+    wanted = _check_parts(parts)
+    y = analysis_signal(samples, rate) if wanted else None
+    return analyze_signal(meter.result(), y, samples.shape[1] / rate, rate, samples.shape[0],
+                    wanted, str(path) if path is not None else None)
+
+
+def analyze_path(path: str | os.PathLike, *, parts=PARTS, block_seconds: float = 10.0
+                 ) -> Analysis:
+    """Analyse a file, streaming it: the full-rate signal is never held in memory whole.
+
+    Memory is the mono 22.05 kHz copy (≈ 5.3 MB per minute) plus the analyses' working sets.
+    """
+    import soxr
+
+    from ..io import stream
+
+    wanted = _check_parts(parts)
+    meter = None
+    resampler = None
+    pieces: list[np.ndarray] = []
+    info = None
+    for info, block in stream(path, block_seconds=block_seconds):
+        if meter is None:
+            meter = SoundMeter(info.sample_rate, info.channels)
+            if wanted and info.sample_rate != ANALYSIS_RATE:
+                resampler = soxr.ResampleStream(info.sample_rate, ANALYSIS_RATE, 1,
+                                                dtype="float32", quality="VHQ")
+        meter.process(block)
+        if wanted:
+            mono = block.mean(axis=0, dtype=np.float32)
+            pieces.append(resampler.resample_chunk(mono) if resampler is not None else mono)
+    if wanted and resampler is not None:
+        pieces.append(resampler.resample_chunk(np.zeros(0, np.float32), last=True))
+    y = np.concatenate(pieces) if wanted else None
+    del pieces
+    return analyze_signal(meter.result(), y, info.frames / info.sample_rate, info.sample_rate,
+                    info.channels, wanted, str(path))
+
+
+def _check_parts(parts) -> tuple[str, ...]:
+    from ..errors import ParameterError
+
+    parts = tuple(parts)
+    unknown = [p for p in parts if p not in PARTS and p != "sound"]
+    if unknown:
+        raise ParameterError(f"unknown analysis part(s) {unknown}; choose from {PARTS}")
+    return tuple(p for p in PARTS if p in parts)
+
+
+def analyze_signal(sound: SoundAnalysis, y: np.ndarray | None, duration: float, rate: int,
+                   channels: int, wanted: tuple[str, ...] = PARTS, file: str | None = None
+                   ) -> Analysis:
+    """The musical analyses of ``y`` (from :func:`analysis_signal`), given the sound analysis."""
+    wanted = _check_parts(wanted)
+    rhythm = tonal = melody = form = mood = era = None
+    sr = ANALYSIS_RATE
+    needs_rhythm = {"rhythm", "tonal", "form", "mood"} & set(wanted)
+    if needs_rhythm:
+        from .rhythm import analyze_rhythm
+
+        rhythm = analyze_rhythm(y, sr)
+    if {"tonal", "mood"} & set(wanted):
+        from .tonal import analyze_tonal
+
+        tonal = analyze_tonal(y, sr, beats_seconds=rhythm.beats_seconds)
+    if "melody" in wanted:
+        from .melody import analyze_melody
+
+        melody = analyze_melody(y, sr)
+    spec = None
+    if {"form", "mood"} & set(wanted):
+        from .frontend import low_rate_spectrogram
+
+        spec = low_rate_spectrogram(y, sr)
+    if "form" in wanted:
+        from .form import analyze_form
+
+        form = analyze_form(y, sr, beats_seconds=rhythm.beats_seconds,
+                            downbeats_seconds=rhythm.downbeats_seconds, spectrogram=spec)
+    if "mood" in wanted:
+        from .frontend import onset_density
+        from .mood import analyze_mood, harmonic_tension
+
+        beats_per_bar = _beats_per_bar(rhythm.meter)
+        bar_seconds = beats_per_bar * 60.0 / rhythm.tempo_bpm if rhythm.tempo_bpm > 0 else 2.0
+        mood = analyze_mood(
+            tempo_bpm=rhythm.tempo_bpm, loudness_lufs=sound.integrated_lufs,
+            spectral_tilt_db_per_octave=sound.spectral_tilt_db_per_octave,
+            onset_density_per_second=onset_density(spec),
+            mode="minor" if tonal.key.endswith("minor") else "major",
+            key_confidence=tonal.key_confidence,
+            harmonic_tension=harmonic_tension(tonal.chords, bar_seconds=bar_seconds))
+    if "era" in wanted:
+        from .era import estimate_era
+
+        era = estimate_era(sound)
+    keep = set(wanted)
     return Analysis(
-        duration_seconds=samples.shape[1] / rate,
-        sample_rate=rate,
-        channels=samples.shape[0],
-        sound=analyze_sound(samples, rate),
-        file=str(path) if path is not None else None,
-    )
+        duration_seconds=duration, sample_rate=rate, channels=channels, sound=sound,
+        rhythm=rhythm if "rhythm" in keep else None, tonal=tonal if "tonal" in keep else None,
+        melody=melody, form=form, mood=mood, era=era, file=file)
+
+
+def _beats_per_bar(meter: str) -> int:
+    try:
+        top, bottom = (int(v) for v in meter.split("/"))
+    except ValueError:
+        return 4
+    return top // 3 if bottom == 8 and top % 3 == 0 else top
