@@ -301,6 +301,49 @@ def demo(
     out.print(f"original: {path}; reports next to each output (.json)", markup=False)
 
 
+@app.command()
+@friendly
+def serve(
+    host: Annotated[str, typer.Option("--host", help="Address to listen on (loopback by "
+                                                     "default: only this machine).")] =
+    "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=0, max=65535, help="TCP port.")] = 8000,
+    library: Annotated[Optional[Path], typer.Option(
+        "--library", help="Library file (default: $XDG_DATA_HOME/reissue/library.sqlite3).")
+    ] = None,
+    workers: Annotated[int, typer.Option("--workers", min=1, max=64, help="Renders at "
+                                                                          "once.")] = 1,
+    max_upload_mb: Annotated[float, typer.Option("--max-upload-mb", min=0.001, help="Largest "
+                                                 "upload accepted, in MB.")] = 200.0,
+    add: Annotated[Optional[list[Path]], typer.Option(
+        "--add", help="Add these audio files to the library before serving.")] = None,
+    open_browser: Annotated[bool, typer.Option("--open", help="Open the page in a "
+                                                              "browser.")] = False,
+) -> None:
+    """Serve the web library with the A/B player (http://HOST:PORT/)."""
+    import uvicorn
+
+    from .library import Library
+    from .web import create_app
+
+    if add:
+        with Library(library) as lib:
+            for path in add:
+                original, created = lib.add_original(path)
+                err.print(f"{'added' if created else 'already in the library'}: "
+                          f"{escape(original.title)} (track {original.id})")
+    web_app = create_app(library, workers=workers, max_upload_mb=max_upload_mb, host=host)
+    shown = f"[{host}]" if ":" in host else host
+    err.print(f"reissue {__version__}: library {web_app.state.library.path}")
+    err.print(f"open http://{shown}:{port}/  (Ctrl-C stops)")
+    if open_browser:
+        import threading
+        import webbrowser
+
+        threading.Timer(1.0, webbrowser.open, args=(f"http://{shown}:{port}/",)).start()
+    uvicorn.run(web_app, host=host, port=port, log_level="warning")
+
+
 def run() -> None:
     """Console-script entry point: expected errors become one line and an exit code."""
     try:
