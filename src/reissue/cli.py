@@ -317,6 +317,9 @@ def serve(
                                                  "upload accepted, in MB.")] = 200.0,
     add: Annotated[Optional[list[Path]], typer.Option(
         "--add", help="Add these audio files to the library before serving.")] = None,
+    demo_song: Annotated[bool, typer.Option(
+        "--demo", help="Add the built-in demo song and render it (modern-pop, intensity 0.7) in "
+                       "the background; the page opens on it.")] = False,
     open_browser: Annotated[bool, typer.Option("--open", help="Open the page in a "
                                                               "browser.")] = False,
 ) -> None:
@@ -326,22 +329,50 @@ def serve(
     from .library import Library
     from .web import create_app
 
-    if add:
+    page = "/"
+    if add or demo_song:
         with Library(library) as lib:
-            for path in add:
+            for path in add or ():
                 original, created = lib.add_original(path)
                 err.print(f"{'added' if created else 'already in the library'}: "
                           f"{escape(original.title)} (track {original.id})")
+            if demo_song:
+                page = _queue_demo(lib)
     web_app = create_app(library, workers=workers, max_upload_mb=max_upload_mb, host=host)
     shown = f"[{host}]" if ":" in host else host
+    url = f"http://{shown}:{port}{page}"
     err.print(f"reissue {__version__}: library {web_app.state.library.path}")
-    err.print(f"open http://{shown}:{port}/  (Ctrl-C stops)")
-    if open_browser:
+    err.print(f"open {url}  (Ctrl-C stops)")
+    if open_browser and (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
+                         or sys.platform in ("darwin", "win32")):
         import threading
         import webbrowser
 
-        threading.Timer(1.0, webbrowser.open, args=(f"http://{shown}:{port}/",)).start()
+        threading.Timer(1.0, webbrowser.open, args=(url,)).start()
     uvicorn.run(web_app, host=host, port=port, log_level="warning")
+
+
+def _queue_demo(lib) -> str:
+    """Add the demo song to the library and queue its render; returns the page's path."""
+    import tempfile
+
+    from .demo import write_demo
+
+    err.print("writing the demo song into the library …")
+    with tempfile.TemporaryDirectory(dir=lib.files_dir / "incoming") as folder:
+        song = write_demo(Path(folder) / "reissue demo song.wav")
+        original, _ = lib.add_original(song, title="reissue demo song")
+    version, created = lib.create_version(original.id, style="modern-pop", intensity=0.7, seed=1,
+                                          options={"stems": True})
+    if created or lib.latest_job(version_id=version.id) is None:
+        lib.create_job("render", original_id=original.id, version_id=version.id,
+                       params={"style": "modern-pop", "intensity": 0.7, "seed": 1, "stems": True})
+    if lib.get_analysis(original.id) is None and not any(
+            not j.finished for j in lib.list_jobs(original_id=original.id, kind="analyse")):
+        lib.create_job("analyse", original_id=original.id)
+    state = "ready" if version.status == "done" else "rendering in the background"
+    err.print(f"demo song: track {original.id}, version {version.id} (modern-pop, {state})")
+    return f"/#/track/{original.id}/version/{version.id}"
 
 
 def run() -> None:

@@ -35,6 +35,10 @@ async function api(method, url, body) {
   return data;
 }
 
+function reportError(err) {
+  toast(err && err.message ? err.message : String(err), "error", 8000);
+}
+
 function toast(message, kind = "info", ms = 4500) {
   const el = $("toast");
   el.textContent = message;
@@ -129,8 +133,8 @@ function upload(file) {
     try { data = JSON.parse(xhr.responseText || "{}"); } catch { /* not JSON */ }
     if (xhr.status === 201 || xhr.status === 200) {
       toast(xhr.status === 201 ? `Added “${data.title}” — analysing…` : `“${data.title}” is already in the library`);
-      await loadTracks();
       location.hash = `#/track/${data.id}`;
+      await loadTracks().catch(reportError);
     } else {
       renderTrackList();
       toast(data.detail || `Upload failed (HTTP ${xhr.status || "network error"})`, "error", 8000);
@@ -197,9 +201,9 @@ function renderTrackHead() {
       }).then(async () => {
         if (state.track && state.track.id === t.id) {
           await refreshTrack();
-          loadTracks();
+          await loadTracks();
         }
-      });
+      }).catch(reportError);
     }
   }
 }
@@ -280,12 +284,12 @@ function watchRender(v) {
   }).then(async job => {
     if (!state.track || state.track.id !== v.track_id) return;
     await refreshTrack();
-    loadTracks();
+    await loadTracks();
     if (job.state === "done" && (!state.version || state.version.id === v.id)) {
       location.hash = `#/track/${v.track_id}/version/${v.id}`;
-      showVersion(v.id, state.routeToken, true);
+      await showVersion(v.id, state.routeToken, true);
     }
-  });
+  }).catch(reportError);
 }
 
 function showProgress(job) {
@@ -554,7 +558,7 @@ function route() {
     renderTrackList();
     return;
   }
-  showTrack(Number(m[1]), m[2] ? Number(m[2]) : null);
+  showTrack(Number(m[1]), m[2] ? Number(m[2]) : null).catch(reportError);
 }
 
 function setupLists() {
@@ -582,7 +586,7 @@ function setupLists() {
           location.hash = `#/track/${state.track.id}`;
         }
         await refreshTrack();
-        loadTracks();
+        await loadTracks();
       } catch (err) { toast(err.message, "error"); }
       return;
     }
@@ -602,7 +606,7 @@ function setupLists() {
   let timer;
   $("search").addEventListener("input", e => {
     clearTimeout(timer);
-    timer = setTimeout(() => { state.query = e.target.value.trim(); loadTracks(); }, 200);
+    timer = setTimeout(() => { state.query = e.target.value.trim(); loadTracks().catch(reportError); }, 200);
   });
 }
 
