@@ -13,8 +13,15 @@ import soundfile as sf
 
 from reissue import __version__
 from reissue.errors import AudioFileError, ParameterError
-from reissue.library import (SCHEMA_VERSION, ConfirmationRequired, Library, LibraryError,
-                             NotFoundError, detect_format, sanitize_filename)
+from reissue.library import (
+    SCHEMA_VERSION,
+    ConfirmationRequired,
+    Library,
+    LibraryError,
+    NotFoundError,
+    detect_format,
+    sanitize_filename,
+)
 
 
 def tone(path, *, seconds=1.0, rate=22050, freq=440.0, channels=2, fmt=None):
@@ -108,6 +115,19 @@ def test_search_lists_newest_first_and_escapes_wildcards(lib, tmp_path):
     assert [o.id for o in lib.list_originals("100%")[0]] == [b.id]
     assert lib.list_originals("%")[1] == 1
     assert [o.id for o in lib.list_originals(limit=1, offset=1)[0]] == [b.id]
+
+
+def test_summaries_for_list_pages(lib, tmp_path):
+    a, _ = lib.add_original(tone(tmp_path / "a.wav"))
+    b, _ = lib.add_original(tone(tmp_path / "b.wav", freq=200))
+    lib.put_analysis(a.id, {"rhythm": {"tempo_bpm": 96.0}, "tonal": {"key": "G major"}})
+    lib.put_analysis(b.id, {"rhythm": {"tempo_bpm": 120.0}}, "0.0.1-old")
+    lib.create_version(a.id, style="lofi", intensity=0.5, seed=1)
+    lib.create_version(a.id, style="lofi", intensity=0.5, seed=2)
+    assert lib.summaries([a.id, b.id]) == {
+        a.id: {"versions": 2, "tempo_bpm": 96.0, "key": "G major"},
+        b.id: {"versions": 0, "tempo_bpm": None, "key": None}}
+    assert lib.summaries([]) == {}
 
 
 def test_analysis_cached_per_software_version(lib, tmp_path):

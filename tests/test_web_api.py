@@ -57,7 +57,7 @@ def test_openapi_documents_the_api(server):
 
 
 def test_upload_duplicate_search_and_range(server):
-    client, library = server
+    client, _ = server
     data = wav_bytes(freq=331.0)
     r = upload(client, data, name="First Song.wav", title="First Song")
     assert r.status_code == 201, r.text
@@ -157,7 +157,7 @@ def test_filenames_never_reach_the_file_system(server):
 
 
 def test_delete_track_asks_first(server):
-    client, library = server
+    client, _ = server
     track = upload(client, wav_bytes(freq=523.0)).json()
     r = client.delete(f"/api/tracks/{track['id']}")
     assert r.status_code == 409 and "confirm" in r.json()["detail"]
@@ -213,7 +213,7 @@ def test_upload_analyse_render_range_delete(server, tmp_path):
     from reissue.demo import write_demo
     from reissue.io import load, save
 
-    client, library_path = server
+    client, _ = server
     demo = load(write_demo(tmp_path / "demo.wav"))
     clip = tmp_path / "demo-clip.wav"  # the first eight bars keep the render short
     save(type(demo)(demo.samples[:, : int(0.5 * 44100 + 8 * 2.5 * 44100)], 44100), clip,
@@ -232,7 +232,11 @@ def test_upload_analyse_render_range_delete(server, tmp_path):
                     json={"style": "lofi", "intensity": 1.0, "seed": 1, "stems": True})
     assert r.status_code == 202, r.text
     created = r.json()
+    # the request returned at once: the render runs in the worker pool, not on this request
+    assert created["job"]["state"] in ("queued", "running")
     events = follow(client, created["job"]["events_url"])
+    # … and the server kept answering while it ran
+    assert sum(1 for kind, d in events if kind == "progress" and d["state"] == "running") >= 2
     assert events[-1][0] == "done", events[-1]
     stages = [d["stage"] for _, d in events]
     assert "analyse" in stages or "plan" in stages

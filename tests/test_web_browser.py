@@ -209,6 +209,28 @@ def test_upload_render_play_and_toggle_at_the_same_beat(tmp_path, browser):
         page.wait_for_timeout(100)
         page.locator("#player-card").screenshot(path=str(SHOTS / "player.png"))
         page.evaluate("window.reissuePlayer.pause()")
+        # level match: the louder version is turned down to the quieter one's loudness
+        page.click("label.switch")
+        page.wait_for_timeout(200)
+        gains = page.evaluate("""() => { const p = window.reissuePlayer;
+            return { want: p.gains(), original: p.trim.original.gain.value,
+                     reissue: p.trim.reissue.gain.value }; }""")
+        lufs_o = version["report"]["original"]["integrated_lufs"]
+        lufs_r = version["report"]["result"]["integrated_lufs"]
+        quieter = min(lufs_o, lufs_r)
+        for name, lufs in (("original", lufs_o), ("reissue", lufs_r)):
+            assert gains["want"][name] == pytest.approx(10 ** ((quieter - lufs) / 20), rel=1e-6)
+            assert gains[name] == pytest.approx(gains["want"][name], rel=0.02)
+        assert "dB" in page.inner_text("#level-note")
+        # the phone-width layout
+        phone = browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=2)
+        small = phone.new_page()
+        small.goto(page.url)
+        small.wait_for_function("window.reissuePlayer && window.reissuePlayer.ready")
+        small.screenshot(path=str(SHOTS / "phone.png"))
+        small.screenshot(path=str(SHOTS / "phone-full.png"), full_page=True)
+        assert small.evaluate("document.documentElement.scrollWidth") <= 390  # no sideways scroll
+        phone.close()
         rec = page.evaluate("""() => { const r = window.reissuePlayer.tapRecording();
                                         return { sampleRate: r.sampleRate, startFrame: r.startFrame,
                                                  samples: Array.from(r.samples) }; }""")
@@ -249,7 +271,7 @@ def test_upload_render_play_and_toggle_at_the_same_beat(tmp_path, browser):
     assert abs(r1 - (q0 + (t1 - t0))) < TOLERANCE_SECONDS  # the reissue played on steadily
     assert abs(s1 - tmap.to_original(r1)) < TOLERANCE_SECONDS, (r1, s1, tmap.to_original(r1))
     # … so toggling back lands on the beat the reissue was on
-    beat_of = lambda t: int(np.searchsorted(beats, t + 1e-9) - 1)  # noqa: E731
+    beat_of = lambda t: int(np.searchsorted(beats, t + 1e-9) - 1)
     assert beat_of(s1) == beat_of(tmap.to_original(r1))
-    for name in ("main-page.png", "main-page-full.png", "player.png"):
+    for name in ("main-page.png", "main-page-full.png", "player.png", "phone.png"):
         assert (SHOTS / name).stat().st_size > 10_000

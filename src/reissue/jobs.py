@@ -28,7 +28,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
-__all__ = ["JobRunner", "run_job", "RENDER_STAGES", "stage_progress", "KINDS"]
+__all__ = ["KINDS", "RENDER_STAGES", "JobRunner", "run_job", "stage_progress"]
 
 #: Refresh stages in order, with the share of a typical render's CPU time each starts at
 #: (``measure`` is the library's own loudness/spectrum pass over the result).
@@ -48,11 +48,8 @@ def stage_progress(stage: str) -> float:
 
 def _fail(library, job_id: int, code: str, message: str) -> None:
     job = library.update_job(job_id, state="failed", error_code=code, message=message)
-    if job.version_id is not None:
-        try:
-            library.set_version_status(job.version_id, "failed", error=message)
-        except Exception:  # the version was deleted meanwhile
-            pass
+    if job.version_id is not None:  # (a deleted version takes its job with it, by cascade)
+        library.set_version_status(job.version_id, "failed", error=message)
 
 
 def run_job(library_path: str, job_id: int) -> str:
@@ -214,9 +211,11 @@ class JobRunner:
             return  # done, or stopped by shutdown(): resumed on the next start
         from .library import Library, NotFoundError
 
-        code, message = ("worker.died", "the render process stopped unexpectedly (out of "
-                         "memory or killed); try again") if isinstance(error, BrokenProcessPool) \
-            else ("internal.error", f"{type(error).__name__}: {error}")
+        if isinstance(error, BrokenProcessPool):
+            code = "worker.died"
+            message = "the render process stopped unexpectedly (out of memory or killed); try again"
+        else:
+            code, message = "internal.error", f"{type(error).__name__}: {error}"
         try:
             with Library(self.library_path) as library:
                 _fail(library, job_id, code, message)

@@ -70,17 +70,31 @@ import stat
 import tempfile
 import threading
 import unicodedata
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from .errors import AudioFileError, ParameterError, ReissueError
 
-__all__ = ["Library", "Original", "Version", "Job", "LibraryError", "NotFoundError",
-           "ConfirmationRequired", "MIGRATIONS", "SCHEMA_VERSION", "default_library_path",
-           "sanitize_filename", "detect_format", "BROWSER_FORMATS", "JOB_STATES"]
+__all__ = [
+    "BROWSER_FORMATS",
+    "JOB_STATES",
+    "MIGRATIONS",
+    "SCHEMA_VERSION",
+    "ConfirmationRequired",
+    "Job",
+    "Library",
+    "LibraryError",
+    "NotFoundError",
+    "Original",
+    "Version",
+    "default_library_path",
+    "detect_format",
+    "sanitize_filename",
+]
 
 #: Containers browsers decode natively; others get a FLAC playback copy.
 BROWSER_FORMATS = ("wav", "flac", "ogg", "mp3")
@@ -181,7 +195,7 @@ SCHEMA_VERSION = MIGRATIONS[-1][0]
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def default_library_path() -> Path:
@@ -344,11 +358,11 @@ def _json(text: str | None, default: Any = None) -> Any:
 
 
 def _original(row: sqlite3.Row) -> Original:
-    return Original(**{k: row[k] for k in row.keys()})
+    return Original(**{k: row[k] for k in row.keys()})  # noqa: SIM118 (sqlite3.Row)
 
 
 def _version(row: sqlite3.Row) -> Version:
-    d = {k: row[k] for k in row.keys()}
+    d = {k: row[k] for k in row.keys()}  # noqa: SIM118 (sqlite3.Row)
     d["options"] = _json(d["options"], {})
     d["files"] = _json(d["files"], {})
     d["report"] = _json(d["report"])
@@ -357,7 +371,7 @@ def _version(row: sqlite3.Row) -> Version:
 
 
 def _job(row: sqlite3.Row) -> Job:
-    d = {k: row[k] for k in row.keys()}
+    d = {k: row[k] for k in row.keys()}  # noqa: SIM118 (sqlite3.Row)
     d["params"] = _json(d["params"], {})
     return Job(**d)
 
@@ -412,7 +426,7 @@ class Library:
         with self._lock:
             self._db.close()
 
-    def __enter__(self) -> "Library":
+    def __enter__(self) -> Library:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -563,6 +577,22 @@ class Library:
         rows = self._query(f"SELECT * FROM originals{where} ORDER BY added_at DESC, id DESC "
                            "LIMIT ? OFFSET ?", args + (int(limit), int(offset)))
         return [_original(r) for r in rows], int(total)
+
+    def summaries(self, original_ids) -> dict[int, dict]:
+        """Per original: ``versions`` (count), ``tempo_bpm`` and ``key`` from the cached analysis
+        of this software version — one query for a whole list page."""
+        from . import __version__
+
+        ids = [int(i) for i in original_ids]
+        if not ids:
+            return {}
+        marks = ",".join("?" * len(ids))
+        rows = self._query(
+            f"SELECT o.id, (SELECT count(*) FROM versions v WHERE v.original_id = o.id), "
+            f"json_extract(a.data, '$.rhythm.tempo_bpm'), json_extract(a.data, '$.tonal.key') "
+            f"FROM originals o LEFT JOIN analyses a ON a.original_id = o.id AND "
+            f"a.software_version = ? WHERE o.id IN ({marks})", (__version__, *ids))
+        return {r[0]: {"versions": r[1], "tempo_bpm": r[2], "key": r[3]} for r in rows}
 
     def original_path(self, original: Original | int) -> Path:
         """The stored file (read only)."""

@@ -25,7 +25,7 @@ import os
 import tempfile
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import anyio
 from fastapi import FastAPI, HTTPException, Query, Request
@@ -37,10 +37,16 @@ from pydantic import BaseModel, Field
 from .. import __version__
 from ..errors import AudioFileError, ReissueError
 from ..jobs import JobRunner, download_name
-from ..library import (ConfirmationRequired, Library, NotFoundError, Original, Version,
-                       sanitize_filename)
+from ..library import (
+    ConfirmationRequired,
+    Library,
+    NotFoundError,
+    Original,
+    Version,
+    sanitize_filename,
+)
 
-__all__ = ["create_app", "STATIC_DIR"]
+__all__ = ["STATIC_DIR", "create_app"]
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 _MULTIPART_SLACK = 64 * 1024  # headers and boundaries around the file in a multipart body
@@ -62,7 +68,7 @@ def _status_for(error: ReissueError) -> int:
         return 409
     if code.startswith("audio."):
         return 415
-    if code.startswith("style.") or code.startswith("parameter."):
+    if code.startswith(("style.", "parameter.")):
         return 422
     return 500
 
@@ -81,24 +87,24 @@ class TrackOut(BaseModel):
     channels: int
     added_at: str
     versions: int = 0
-    tempo_bpm: Optional[float] = None
-    key: Optional[str] = None
+    tempo_bpm: float | None = None
+    key: str | None = None
     audio_url: str
 
 
 class JobOut(BaseModel):
     id: int
     kind: str
-    original_id: Optional[int]
-    version_id: Optional[int]
+    original_id: int | None
+    version_id: int | None
     state: str = Field(description="queued, running, done or failed")
     stage: str
     progress: float = Field(description="0 … 1")
     message: str
-    error_code: Optional[str]
+    error_code: str | None
     created_at: str
-    started_at: Optional[str]
-    finished_at: Optional[str]
+    started_at: str | None
+    finished_at: str | None
     updated_at: str
     events_url: str
 
@@ -109,33 +115,33 @@ class VersionOut(BaseModel):
     style: str
     intensity: float
     seed: int
-    reference_track_id: Optional[int]
+    reference_track_id: int | None
     stems: bool
     software_version: str
     status: str
-    error: Optional[str]
+    error: str | None
     created_at: str
-    finished_at: Optional[str]
-    cpu_seconds: Optional[float]
-    energy_joules: Optional[float]
-    identity: Optional[float] = None
-    modernity: Optional[float] = None
-    job: Optional[JobOut] = None
+    finished_at: str | None
+    cpu_seconds: float | None
+    energy_joules: float | None
+    identity: float | None = None
+    modernity: float | None = None
+    job: JobOut | None = None
     urls: dict[str, Any] = Field(default_factory=dict)
 
 
 class VersionDetail(VersionOut):
-    report: Optional[dict[str, Any]] = None
-    time_map: Optional[list[list[float]]] = Field(
+    report: dict[str, Any] | None = None
+    time_map: list[list[float]] | None = Field(
         None, description="[[original_seconds, new_seconds], …], monotonic; interpolate linearly")
-    sound: Optional[dict[str, Any]] = Field(None, description="The result's sound analysis")
-    style_target: Optional[dict[str, Any]] = None
+    sound: dict[str, Any] | None = Field(None, description="The result's sound analysis")
+    style_target: dict[str, Any] | None = None
 
 
 class TrackDetail(TrackOut):
-    analysis: Optional[dict[str, Any]] = Field(
+    analysis: dict[str, Any] | None = Field(
         None, description="`reissue analyze --json` of the original (null until analysed)")
-    analysis_job: Optional[JobOut] = None
+    analysis_job: JobOut | None = None
     version_list: list[VersionOut] = Field(default_factory=list)
 
 
@@ -154,7 +160,7 @@ class VersionRequest(BaseModel):
     intensity: float = Field(0.7, ge=0.0, le=1.0, description="0 = pure remaster … 1 = full "
                                                               "re-imagining")
     seed: int = Field(1, ge=0, le=2**31 - 1, description="Fixes every random choice")
-    reference_track_id: Optional[int] = Field(
+    reference_track_id: int | None = Field(
         None, description="A track whose spectral balance the master aims at")
     stems: bool = Field(False, description="Also write stems (FLAC)")
 
@@ -169,7 +175,7 @@ class StyleOut(BaseModel):
 
 class CreatedVersion(BaseModel):
     version: VersionOut
-    job: Optional[JobOut]
+    job: JobOut | None
     created: bool
 
 
@@ -249,12 +255,10 @@ def create_app(library_path: str | os.PathLike | None = None, *, workers: int = 
             return None
         return {**job.to_dict(), "events_url": f"/api/jobs/{job.id}/events"}
 
-    def track_out(o: Original) -> dict:
-        analysis = library.get_analysis(o.id)
-        rhythm = (analysis or {}).get("rhythm") or {}
-        tonal = (analysis or {}).get("tonal") or {}
-        return {**o.to_dict(), "versions": len(library.list_versions(o.id)),
-                "tempo_bpm": rhythm.get("tempo_bpm"), "key": tonal.get("key"),
+    def track_out(o: Original, summary: dict | None = None) -> dict:
+        summary = summary or library.summaries([o.id]).get(o.id, {})
+        return {**o.to_dict(), "versions": summary.get("versions", 0),
+                "tempo_bpm": summary.get("tempo_bpm"), "key": summary.get("key"),
                 "audio_url": f"/api/tracks/{o.id}/audio"}
 
     def version_urls(v: Version, title: str) -> dict:
@@ -321,12 +325,13 @@ def create_app(library_path: str | os.PathLike | None = None, *, workers: int = 
                           "layers": s.layers, "master": s.master} for s in list_styles()]
 
     @app.get("/api/tracks", response_model=TrackList, tags=["tracks"])
-    def list_tracks(q: Optional[str] = Query(None, max_length=200,
+    def list_tracks(q: str | None = Query(None, max_length=200,
                                              description="Search title and file name"),
                     limit: int = Query(100, ge=1, le=1000),
                     offset: int = Query(0, ge=0)) -> dict:
         items, total = library.list_originals(q, limit=limit, offset=offset)
-        return {"items": [track_out(o) for o in items], "total": total}
+        summaries = library.summaries([o.id for o in items])
+        return {"items": [track_out(o, summaries.get(o.id)) for o in items], "total": total}
 
     upload_doc = {"requestBody": {"required": True, "content": {"multipart/form-data": {
         "schema": {"type": "object", "required": ["file"], "properties": {
@@ -525,7 +530,7 @@ def _style_target(name: str) -> dict | None:
 
 
 async def _receive_upload(request: Request, folder: Path, limit: int
-                          ) -> tuple[Path, str, Optional[str]]:
+                          ) -> tuple[Path, str, str | None]:
     """Stream a multipart upload's ``file`` field to ``folder``; (path, filename, title)."""
     from python_multipart.multipart import MultipartParser, parse_options_header
 
