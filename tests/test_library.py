@@ -23,6 +23,8 @@ from reissue.library import (
     sanitize_filename,
 )
 
+from .webserver import pipeline_available
+
 
 def tone(path, *, seconds=1.0, rate=22050, freq=440.0, channels=2, fmt=None):
     t = np.arange(int(seconds * rate)) / rate
@@ -284,3 +286,54 @@ def test_default_location_follows_xdg(tmp_path, monkeypatch):
     with Library(tmp_path / "folder-lib") as lib:  # a folder means <folder>/library.sqlite3
         assert lib.path == (tmp_path / "folder-lib" / "library.sqlite3").resolve()
         assert lib.files_dir.name == "library.files"
+
+
+# --------------------------------------------------------------------------- the job runner
+
+def _wait(lib, job_id, timeout=60.0):
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job = lib.get_job(job_id)
+        if job.finished:
+            return job
+        time.sleep(0.05)
+    raise AssertionError(f"job {job_id} still {lib.get_job(job_id).state}")
+
+
+def test_runner_fails_jobs_clearly_and_resumes_interrupted_ones(lib, tmp_path):
+    from reissue.jobs import JobRunner, run_job
+
+    o, _ = lib.add_original(tone(tmp_path / "a.wav"))
+    odd = lib.create_job("teleport", original_id=o.id)
+    assert run_job(str(lib.path), odd.id) == "failed"
+    job = lib.get_job(odd.id)
+    assert job.error_code == "job.kind" and "teleport" in job.message
+    # a render whose version vanished fails with the library's not-found code
+    v, _ = lib.create_version(o.id, style="lofi", intensity=0.5, seed=1)
+    render = lib.create_job("render", original_id=o.id, version_id=v.id)
+    lib._db.execute("PRAGMA foreign_keys = OFF")  # the version goes, its job stays (a race)
+    lib._db.execute("DELETE FROM versions WHERE id = ?", (v.id,))
+    lib._db.execute("PRAGMA foreign_keys = ON")
+    assert run_job(str(lib.path), render.id) == "failed"
+    assert lib.get_job(render.id).error_code == "version.not_found"
+    assert run_job(str(lib.path), 4242) == "gone"
+    # a job left running by a stopped server is queued again and run by the pool
+    stale = lib.create_job("analyse", original_id=o.id)
+    lib.update_job(stale.id, state="running", stage="halfway")
+    ignored = lib.create_job("batch-item", original_id=o.id)  # other tools' kinds are theirs
+    runner = JobRunner(lib.path, workers=1)
+    try:
+        assert runner.resume(lib) == [stale.id]
+        done = _wait(lib, stale.id, timeout=300)
+        if pipeline_available():
+            assert done.state == "done", done.message
+            assert lib.get_analysis(o.id)["duration_seconds"] == pytest.approx(1.0)
+        else:
+            assert done.state == "failed" and done.error_code == "internal.error"
+        assert lib.get_job(ignored.id).state == "queued"
+    finally:
+        runner.shutdown(wait=True)
+    with pytest.raises(ParameterError):
+        JobRunner(lib.path, workers=0)

@@ -228,16 +228,15 @@ class JobRunner:
 
     def resume(self, library) -> list[int]:
         """Queue every unfinished ``analyse``/``render`` job again; returns their ids."""
-        ids = []
-        for state in ("running", "queued"):
-            for job in library.list_jobs(state=state):
-                if job.kind in KINDS:
-                    if state == "running":
-                        library.update_job(job.id, state="queued", message="resumed")
-                    ids.append(job.id)
-        for job_id in sorted(ids):
+        jobs = [j for state in ("running", "queued") for j in library.list_jobs(state=state)
+                if j.kind in KINDS]
+        ids = sorted(j.id for j in jobs)
+        for job in jobs:
+            if job.state == "running":
+                library.update_job(job.id, state="queued", message="resumed")
+        for job_id in ids:
             self.submit(job_id)
-        return sorted(ids)
+        return ids
 
     @property
     def active(self) -> int:
