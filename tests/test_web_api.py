@@ -207,13 +207,18 @@ needs_pipeline = pytest.mark.skipif(not pipeline_available(),
 
 
 @needs_pipeline
-def test_upload_analyse_render_range_delete(server, tmp_path):
+def test_upload_analyse_render_range_delete(tmp_path):
     """upload → analyse → render → fetch audio with Range (206, exact bytes) → delete version,
     original unchanged."""
+    with serve(tmp_path / "library.sqlite3") as base, \
+            httpx.Client(base_url=base, timeout=60) as client:
+        _render_and_check(client, tmp_path)
+
+
+def _render_and_check(client, tmp_path):
     from reissue.demo import write_demo
     from reissue.io import load, save
 
-    client, _ = server
     demo = load(write_demo(tmp_path / "demo.wav"))
     clip = tmp_path / "demo-clip.wav"  # the first eight bars keep the render short
     save(type(demo)(demo.samples[:, : int(0.5 * 44100 + 8 * 2.5 * 44100)], 44100), clip,

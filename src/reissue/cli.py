@@ -349,7 +349,8 @@ def serve(
         import webbrowser
 
         threading.Timer(1.0, webbrowser.open, args=(url,)).start()
-    uvicorn.run(web_app, host=host, port=port, log_level="warning")
+    # open event streams (job progress) must not hold a shutdown for the length of a render
+    uvicorn.run(web_app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=3)
 
 
 def _queue_demo(lib) -> str:
