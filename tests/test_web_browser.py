@@ -205,22 +205,19 @@ def test_upload_render_play_and_toggle_at_the_same_beat(tmp_path, browser):
         page.keyboard.press("T")
         second = page.evaluate("window.reissuePlayer.lastToggle")
         page.wait_for_function(f"window.reissuePlayer.ctx.currentTime > {second['contextTime']} + 0.8")
+        # level match on (original sounding), then over to the reissue again
+        page.click("label.switch")
+        matched_at = page.evaluate("window.reissuePlayer.ctx.currentTime")
+        want = page.evaluate("window.reissuePlayer.gains()")
+        page.wait_for_function(f"window.reissuePlayer.ctx.currentTime > {matched_at} + 0.7")
+        page.evaluate("document.activeElement && document.activeElement.blur()")
+        page.keyboard.press("t")
+        third = page.evaluate("window.reissuePlayer.lastToggle")
+        page.wait_for_function(f"window.reissuePlayer.ctx.currentTime > {third['contextTime']} + 0.8")
         page.evaluate("window.reissuePlayer.setTapRecording(false)")
         page.wait_for_timeout(100)
         page.locator("#player-card").screenshot(path=str(SHOTS / "player.png"))
         page.evaluate("window.reissuePlayer.pause()")
-        # level match: the louder version is turned down to the quieter one's loudness
-        page.click("label.switch")
-        page.wait_for_timeout(200)
-        gains = page.evaluate("""() => { const p = window.reissuePlayer;
-            return { want: p.gains(), original: p.trim.original.gain.value,
-                     reissue: p.trim.reissue.gain.value }; }""")
-        lufs_o = version["report"]["original"]["integrated_lufs"]
-        lufs_r = version["report"]["result"]["integrated_lufs"]
-        quieter = min(lufs_o, lufs_r)
-        for name, lufs in (("original", lufs_o), ("reissue", lufs_r)):
-            assert gains["want"][name] == pytest.approx(10 ** ((quieter - lufs) / 20), rel=1e-6)
-            assert gains[name] == pytest.approx(gains["want"][name], rel=0.02)
         assert "dB" in page.inner_text("#level-note")
         # the phone-width layout
         phone = browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=2)
@@ -273,5 +270,27 @@ def test_upload_render_play_and_toggle_at_the_same_beat(tmp_path, browser):
     # … so toggling back lands on the beat the reissue was on
     beat_of = lambda t: int(np.searchsorted(beats, t + 1e-9) - 1)
     assert beat_of(s1) == beat_of(tmap.to_original(r1))
+
+    # level match: each version's output level against its decoded samples is the gain that
+    # brings the louder one down to the quieter one's integrated loudness (report values)
+    lufs_o = version["report"]["original"]["integrated_lufs"]
+    lufs_r = version["report"]["result"]["integrated_lufs"]
+    quieter = min(lufs_o, lufs_r)
+    assert abs(lufs_o - lufs_r) > 1.0  # otherwise the check below could not fail
+    for name, lufs, start_time, guess in (
+            ("original", lufs_o, matched_at + 0.15, None),
+            ("reissue", lufs_r, third["contextTime"] + 0.05, third["toSeconds"])):
+        expected = 10 ** ((quieter - lufs) / 20)
+        assert want[name] == pytest.approx(expected, rel=1e-6)
+        start = int(round(start_time * sr)) - rec["startFrame"]
+        if guess is None:  # the original played on steadily from the second toggle
+            guess = s1 + (start_time - t1)
+        piece = out[start:start + seg]
+        index, ncc = locate(piece, ref[name], int(round(guess * sr)), int(0.3 * sr))
+        assert ncc > 0.95
+        source = ref[name][index:index + seg]
+        gain = float(np.dot(piece, source) / np.dot(source, source))
+        assert gain == pytest.approx(expected, rel=0.02), (name, gain, expected)
+
     for name in ("main-page.png", "main-page-full.png", "player.png", "phone.png"):
         assert (SHOTS / name).stat().st_size > 10_000
