@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml requirements.lock scripts/find-python
 	@test -n "$(PYTHON)" || { echo "no suitable Python found (see scripts/find-python)"; exit 1; }
 	@echo "reissue: building $(VENV) with $$($(PYTHON) --version) ($(PYTHON))"
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -c requirements.lock -e '.[test]'
+	$(PY) -m pip install --quiet --disable-pip-version-check -c requirements.lock -e '.[test,ray]'
 	@touch $@
 
 setup: $(STAMP)
