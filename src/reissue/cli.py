@@ -459,9 +459,9 @@ def batch(
     time_limit: Annotated[float | None, typer.Option(
         "--time-limit", min=1.0, help="Seconds one track may take (default: 600 + 20 × its "
         "duration).", show_default=False)] = None,
-    memory_limit_mb: Annotated[float, typer.Option(
-        "--memory-limit-mb", min=0.0, help="Memory one track may use above its worker's own "
-        "(0 = no limit).")] = 4096.0,
+    memory_limit_mb: Annotated[float | None, typer.Option(
+        "--memory-limit-mb", min=0.0, help="Memory one track may use above its worker's own; "
+        "0 = no limit (default: 80% of RAM / workers).", show_default=False)] = None,
     library: Annotated[Path | None, typer.Option(
         "--library", help="Library file that records progress (default: "
         "$XDG_DATA_HOME/reissue/library.sqlite3).", show_default=False)] = None,
@@ -486,7 +486,8 @@ def batch(
                             fmt=fmt, workers=workers, engine=engine, address=address,
                             resume=resume, retry_failed=retry_failed, library=library,
                             time_limit_seconds=time_limit,
-                            memory_limit_mb=memory_limit_mb or None,
+                            memory_limit_mb="auto" if memory_limit_mb is None else
+                            (memory_limit_mb or None),
                             job=_load_job(job) if job else refresh_job, on_progress=update)
     finally:
         close()
