@@ -93,6 +93,11 @@ def run(src: Path, out: Path, lib: Path, workers: int, *, pin: bool, style: str)
     d = s.to_dict()
     audio_min = s.audio_seconds / 60.0
     worker_cpu = s.cpu_hours * 3600 - s.driver_cpu_seconds
+    from reissue.library import Library
+
+    with Library(lib) as library:
+        items = library.batch_items(library.get_batch(str(out.resolve()))["id"])
+    job_wall = sum((it["cost"] or {}).get("wall_seconds", 0.0) for it in items)
     return {
         "workers": workers, "pinned_cores": workers if pin else None,
         "tracks_done": s.tracks["done"], "tracks_failed": s.tracks["failed"],
@@ -101,6 +106,10 @@ def run(src: Path, out: Path, lib: Path, workers: int, *, pin: bool, style: str)
         "throughput_x_real_time": s.throughput_x_real_time,
         "cpu_seconds_per_audio_minute": round(worker_cpu / audio_min, 2) if audio_min else None,
         "driver_cpu_seconds": s.driver_cpu_seconds,
+        # jobs in flight on average / workers: how busy the pool kept its workers
+        "pool_occupancy": round(job_wall / (s.wall_seconds * workers), 3),
+        # CPU the batch actually got from the OS, in cores (≤ workers; less on a busy machine)
+        "cores_obtained": round((worker_cpu + s.driver_cpu_seconds) / s.wall_seconds, 3),
         "real_time_factor_per_core": s.real_time_factor_per_core,
         "peak_rss_mb_max": d["memory"]["peak_rss_mb_max"],
         "energy_wh_per_audio_hour": s.energy.get("wh_per_audio_hour"),
@@ -146,7 +155,8 @@ def main() -> None:
               f"{r['audio_minutes']:.1f} audio min in {r['wall_seconds']:.0f} s wall → "
               f"{r['throughput_x_real_time']}× real time; {r['cpu_seconds_per_audio_minute']} "
               f"CPU-s per audio min; peak {r['peak_rss_mb_max']} MB per track; "
-              f"{r['energy_wh_per_audio_hour']} Wh per audio hour; load "
+              f"{r['energy_wh_per_audio_hour']} Wh per audio hour; pool occupancy "
+              f"{r['pool_occupancy']:.0%}, cores obtained {r['cores_obtained']:.2f}; load "
               f"{r['load_average']} (started {time.strftime('%H:%M', time.localtime(t0))})")
     data = {"tracks": a.tracks, "minutes": a.minutes, "source": desc, "style": a.style,
             "python": python_info(), "runs": runs}

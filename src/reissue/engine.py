@@ -146,6 +146,17 @@ def _address_space_budget(memory_mb: float | None) -> Iterator[None]:
         resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
 
 
+def _trim_heap() -> None:
+    """Give freed heap pages back to the OS (glibc ``malloc_trim``), so a long-lived worker's
+    resident size reflects what it holds, not the high-water mark of its last track."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+
+
 def execute(fn: JobFunction, args: dict, *, memory_mb: float | None = None,
             progress: Callable[[str], None] | None = None) -> Outcome:
     """Run one job in this process and describe what happened (never raises ``Exception``)."""
@@ -168,6 +179,7 @@ def execute(fn: JobFunction, args: dict, *, memory_mb: float | None = None,
     cpu = time.process_time() - cpu0
     wall = time.perf_counter() - wall0
     gc.collect()
+    _trim_heap()
     status = _proc_status_mb("VmHWM", "VmRSS")
     return Outcome(ok=code is None, result=result if code is None else None, error_code=code,
                    error=message, cpu_seconds=cpu, wall_seconds=wall,
