@@ -15,7 +15,7 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
@@ -138,10 +138,10 @@ def analyze(
     files: Annotated[list[Path], typer.Argument(help="Audio files (WAV, FLAC, OGG, MP3, AIFF).",
                                                 show_default=False)],
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object per file.")] = False,
-    jams: Annotated[Path | None, typer.Option(
+    jams: Annotated[Optional[Path], typer.Option(
         "--jams", help="Write beats, key, chords, melody and sections as JAMS (a file for one "
                        "input, a folder for several).")] = None,
-    only: Annotated[str | None, typer.Option(
+    only: Annotated[Optional[str], typer.Option(
         "--only", help="Comma-separated parts: sound (always), rhythm, tonal, melody, form, "
                        "mood, era. Default: all.")] = None,
 ) -> None:
@@ -210,13 +210,14 @@ def refresh(
                                              help="0 = pure remaster … 1 = full "
                                                   "re-imagining.")] = 0.7,
     seed: Annotated[int, typer.Option("--seed", help="Fixes every random choice.")] = 1,
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="Output file (default: "
-                                                "SONG.reissue-STYLE.EXT beside the input).")] = None,
-    reference: Annotated[Path | None, typer.Option(
+    output: Annotated[Optional[Path], typer.Option("--out", "-o", help="Output file (default: "
+                                                   "SONG.reissue-STYLE.EXT beside the input).")
+                      ] = None,
+    reference: Annotated[Optional[Path], typer.Option(
         "--reference", help="Match this track's spectral balance instead of the style's.")] = None,
-    stems: Annotated[Path | None, typer.Option("--stems", help="Write stems into this "
+    stems: Annotated[Optional[Path], typer.Option("--stems", help="Write stems into this "
                                                   "folder.")] = None,
-    midi: Annotated[Path | None, typer.Option("--midi", help="Write the new parts as "
+    midi: Annotated[Optional[Path], typer.Option("--midi", help="Write the new parts as "
                                                  "MIDI.")] = None,
     force: Annotated[bool, typer.Option("--force", help="Replace existing outputs.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
@@ -226,7 +227,7 @@ def refresh(
 
     step, close = _progress_callback(quiet, f"refreshing {file.name}")
     try:
-        result = run_refresh(file, style=style, intensity=intensity, seed=seed, out=out,
+        result = run_refresh(file, style=style, intensity=intensity, seed=seed, out=output,
                              reference=reference, stems=stems, midi=midi, overwrite=force,
                              progress=step)
     finally:
