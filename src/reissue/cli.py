@@ -15,7 +15,7 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
@@ -47,7 +47,7 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def main(
-    version: Annotated[bool | None, typer.Option(
+    version: Annotated[Optional[bool], typer.Option(
         "--version", callback=_version, is_eager=True, help="Show the version and exit.")] = None,
 ) -> None:
     """Analyse a song and render a modern re-production that keeps its identity."""
@@ -138,10 +138,10 @@ def analyze(
     files: Annotated[list[Path], typer.Argument(help="Audio files (WAV, FLAC, OGG, MP3, AIFF).",
                                                 show_default=False)],
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object per file.")] = False,
-    jams: Annotated[Path | None, typer.Option(
+    jams: Annotated[Optional[Path], typer.Option(
         "--jams", help="Write beats, key, chords, melody and sections as JAMS (a file for one "
                        "input, a folder for several).")] = None,
-    only: Annotated[str | None, typer.Option(
+    only: Annotated[Optional[str], typer.Option(
         "--only", help="Comma-separated parts: sound (always), rhythm, tonal, melody, form, "
                        "mood, era. Default: all.")] = None,
 ) -> None:
@@ -210,13 +210,13 @@ def refresh(
                                              help="0 = pure remaster … 1 = full "
                                                   "re-imagining.")] = 0.7,
     seed: Annotated[int, typer.Option("--seed", help="Fixes every random choice.")] = 1,
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="Output file (default: "
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Output file (default: "
                                                 "SONG.reissue-STYLE.EXT beside the input).")] = None,
-    reference: Annotated[Path | None, typer.Option(
+    reference: Annotated[Optional[Path], typer.Option(
         "--reference", help="Match this track's spectral balance instead of the style's.")] = None,
-    stems: Annotated[Path | None, typer.Option("--stems", help="Write stems into this "
+    stems: Annotated[Optional[Path], typer.Option("--stems", help="Write stems into this "
                                                   "folder.")] = None,
-    midi: Annotated[Path | None, typer.Option("--midi", help="Write the new parts as "
+    midi: Annotated[Optional[Path], typer.Option("--midi", help="Write the new parts as "
                                                  "MIDI.")] = None,
     force: Annotated[bool, typer.Option("--force", help="Replace existing outputs.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
@@ -308,14 +308,14 @@ def serve(
                                                      "default: only this machine).")] =
     "127.0.0.1",
     port: Annotated[int, typer.Option("--port", min=0, max=65535, help="TCP port.")] = 8000,
-    library: Annotated[Path | None, typer.Option(
+    library: Annotated[Optional[Path], typer.Option(
         "--library", help="Library file (default: $XDG_DATA_HOME/reissue/library.sqlite3).")
     ] = None,
     workers: Annotated[int, typer.Option("--workers", min=1, max=64, help="Renders at "
                                                                           "once.")] = 1,
     max_upload_mb: Annotated[float, typer.Option("--max-upload-mb", min=0.001, help="Largest "
                                                  "upload accepted, in MB.")] = 200.0,
-    add: Annotated[list[Path] | None, typer.Option(
+    add: Annotated[Optional[list[Path]], typer.Option(
         "--add", help="Add these audio files to the library before serving.")] = None,
     demo_song: Annotated[bool, typer.Option(
         "--demo", help="Add the built-in demo song and render it (modern-pop, intensity 0.7) in "
