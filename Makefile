@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 PYTHON ?= $(shell scripts/find-python)
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test setup bench bench-sound clean serve-demo
+.PHONY: demo test setup bench bench-sound bench-accuracy bench-melody bench-refresh clean serve-demo
 
 $(STAMP): pyproject.toml requirements.lock scripts/find-python
 	@test -n "$(PYTHON)" || { echo "no suitable Python found (see scripts/find-python)"; exit 1; }
@@ -31,7 +31,24 @@ test: $(STAMP)
 bench-sound: $(STAMP)
 	$(PY) benchmarks/sound.py
 
-bench: bench-sound
+# accuracy of the musical analysis vs ground truth (issue 3): build the sets (cached under
+# benchmarks/data/accuracy, override with ACCURACY_DATA=...), then score reissue and the librosa
+# baselines (needs the Debian packages fluidsynth and fluid-soundfont-gm)
+ACCURACY_DATA ?= benchmarks/data/accuracy
+bench-accuracy: $(STAMP)
+	@command -v fluidsynth >/dev/null || { echo "bench-accuracy: 'fluidsynth' not found; install the Debian packages fluidsynth and fluid-soundfont-gm (apt-get install fluidsynth fluid-soundfont-gm)"; exit 1; }
+	@test -f /usr/share/sounds/sf2/FluidR3_GM.sf2 || { echo "bench-accuracy: /usr/share/sounds/sf2/FluidR3_GM.sf2 not found; install the Debian package fluid-soundfont-gm"; exit 1; }
+	@$(PY) -c "import music21" 2>/dev/null || { echo "bench-accuracy: the music21 package is missing; $(PY) -m pip install music21"; exit 1; }
+	$(PY) benchmarks/accuracy/build.py --out $(ACCURACY_DATA)
+	$(PY) benchmarks/accuracy/run.py --data $(ACCURACY_DATA)
+
+bench-melody: $(STAMP)
+	$(PY) benchmarks/melody.py
+
+bench-refresh: $(STAMP)
+	$(PY) benchmarks/refresh.py
+
+bench: bench-sound bench-melody bench-refresh
 
 clean:
 	rm -rf $(VENV) demo-out benchmarks/out .pytest_cache

@@ -72,3 +72,32 @@ def test_demo_command_writes_and_analyses(tmp_path):
     assert r.returncode == 0, r.stderr
     assert (tmp_path / "out" / "demo-song.wav").exists()
     assert "LUFS" in r.stdout
+
+
+def test_analyze_musical_json_and_jams(demo_wav, tmp_path):
+    import jams
+
+    out = tmp_path / "demo.jams"
+    r = run("analyze", "--json", "--jams", str(out), str(demo_wav))
+    assert r.returncode == 0, r.stderr
+    d = json.loads(r.stdout.strip().splitlines()[-1])
+    assert abs(d["rhythm"]["tempo_bpm"] - 96) < 2 and d["rhythm"]["meter"] == "4/4"
+    assert d["tonal"]["key"] == "G major" and d["tonal"]["chords"][1]["label"] == "G:maj"
+    assert len(d["tonal"]["melody_notes"]) > 40
+    assert [s["label"].rstrip("′") for s in d["form"]["sections"]] == ["A", "B", "A"]
+    assert -1 <= d["mood"]["valence"] <= 1 and "evidence" in d["mood"]
+    assert d["era"]["decade"] <= 1970 and "evidence" in d["era"]
+    jam = jams.load(str(out))
+    namespaces = {a.namespace for a in jam.annotations}
+    assert {"beat", "tempo", "key_mode", "chord", "note_midi", "segment_open"} <= namespaces
+    beats = jam.search(namespace="beat")[0].data
+    assert sum(1 for o in beats if o.value == 1) >= 18  # a downbeat per bar
+
+
+def test_analyze_only_sound_is_fast_path(demo_wav):
+    r = run("analyze", "--json", "--only", "sound", str(demo_wav))
+    assert r.returncode == 0
+    d = json.loads(r.stdout.strip().splitlines()[-1])
+    assert "sound" in d and "rhythm" not in d
+    r = run("analyze", "--only", "sound,tempo", str(demo_wav))
+    assert r.returncode == 1 and "unknown analysis part" in r.stderr

@@ -84,3 +84,23 @@ def test_cost_meter_times_stages_and_estimates_energy():
     assert d["cpu_seconds"]["work"] > 0 and d["peak_memory_mb"] > 10
     assert d["energy_joules"] > 0 and d["energy_method"]
     assert d["real_time_factor"] > 0
+
+
+def test_time_stretch_keeps_to_the_time_map():
+    """The renderer's Rubber Band settings place clicks at t/ratio over a long track (its
+    high-quality mode drifted 60 ms over 50 s, which is why it is not used)."""
+    import pedalboard
+    import scipy.signal
+
+    from .signals import click_track
+
+    clicks = [0.5 + 0.6 * k for k in range(60)]
+    x = click_track(SR, 37.0, clicks)
+    ratio = 1.169
+    y = pedalboard.time_stretch(x, float(SR), stretch_factor=ratio, high_quality=False,
+                                transient_mode="crisp", preserve_formants=True)
+    peaks, _ = scipy.signal.find_peaks(np.abs(y[0]), height=0.2, distance=int(0.3 * SR))
+    onsets = peaks / SR
+    expected = np.array(clicks) / ratio
+    errors = [abs(onsets[np.argmin(np.abs(onsets - e))] - e) for e in expected]
+    assert max(errors) < 0.012

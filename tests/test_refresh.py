@@ -157,4 +157,4 @@ def test_cli_refresh_styles_and_errors(demo_copy, tmp_path):
     assert r.returncode == 1 and "unknown style 'polka'" in r.stderr
     assert "Traceback" not in r.stderr
     r = _run("refresh", str(demo_copy), "--intensity", "1.5", "--quiet")
-    assert r.returncode == 2 and "1.5" in r.stderr
+    assert r.returncode == 2 and "--intensity" in r.stderr and "less than or equal to 1" in r.stderr

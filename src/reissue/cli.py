@@ -210,8 +210,9 @@ def refresh(
                                              help="0 = pure remaster … 1 = full "
                                                   "re-imagining.")] = 0.7,
     seed: Annotated[int, typer.Option("--seed", help="Fixes every random choice.")] = 1,
-    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Output file (default: "
-                                                "SONG.reissue-STYLE.EXT beside the input).")] = None,
+    output: Annotated[Optional[Path], typer.Option("--out", "-o", help="Output file (default: "
+                                                   "SONG.reissue-STYLE.EXT beside the input).")
+                      ] = None,
     reference: Annotated[Optional[Path], typer.Option(
         "--reference", help="Match this track's spectral balance instead of the style's.")] = None,
     stems: Annotated[Optional[Path], typer.Option("--stems", help="Write stems into this "
@@ -226,7 +227,7 @@ def refresh(
 
     step, close = _progress_callback(quiet, f"refreshing {file.name}")
     try:
-        result = run_refresh(file, style=style, intensity=intensity, seed=seed, out=out,
+        result = run_refresh(file, style=style, intensity=intensity, seed=seed, out=output,
                              reference=reference, stems=stems, midi=midi, overwrite=force,
                              progress=step)
     finally:

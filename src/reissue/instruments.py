@@ -454,9 +454,12 @@ INSTRUMENTS = {
 KITS = ("punchy", "house", "808", "dusty", "gated")
 
 
-def instrument(name: str, *, seed: int = 0):
-    """The production instrument for a style's instrument or kit name (cache-friendly voices)."""
-    if name in KITS:
+def instrument(name: str, *, drums: bool = False, seed: int = 0):
+    """The production instrument for a style's instrument name, or its drum kit when ``drums``
+    (cache-friendly voices). "808" is both a kit and a bass, hence the flag."""
+    if drums:
+        if name not in KITS:
+            raise ValueError(f"unknown drum kit {name!r}; known: {list(KITS)}")
         return Kit(name, seed)
     if name == "pad":
         return Pad(seeded=True)

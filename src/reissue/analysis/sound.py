@@ -37,7 +37,8 @@ import scipy.signal
 __all__ = [
     "SoundAnalysis", "SoundMeter", "analyze_sound", "k_weighting_sos", "integrated_loudness",
     "short_term_loudness", "loudness_range", "true_peak_dbtp", "third_octave_bands",
-    "stereo_image", "noise_floor_dbfs", "clipped_samples", "long_term_spectrum",
+    "stereo_image", "noise_floor_dbfs", "noise_spectrum", "clipped_samples",
+    "long_term_spectrum",
 ]
 
 LOUDNESS_FLOOR_LUFS = -70.0
@@ -586,35 +587,65 @@ def noise_floor_dbfs(samples: np.ndarray, sample_rate: int) -> float:
     return _noise_floor(frames.finish(samples.shape[1])[1])
 
 
-def _noise_floor(power: np.ndarray, percentile: float = 10.0) -> float:
-    """Stationary-noise level by minimum statistics.
+def noise_spectrum(power: np.ndarray, *, percentile: float = 10.0,
+                   smooth_bins: int = 81) -> np.ndarray | None:
+    """Unbiased per-bin power of the stationary noise in one channel's frames (minimum statistics).
 
-    ``power`` is (channels, frames, bins). Per channel and bin, the k-th smallest frame power
-    (k ≈ 10 % of the frames); then a running
-    20th percentile across ±40 bins (≈ ±215 Hz), because noise is smooth across frequency while
+    Parameters
+    ----------
+    power : np.ndarray [shape=(frames, bins)]
+        Power spectra of (roughly independent) frames of one channel, in any consistent scaling.
+    percentile : float
+        Which low order statistic over time is taken per bin (≈ 10 % of the frames).
+    smooth_bins : int
+        Width (odd, in bins) of the running 20th percentile across frequency.
+
+    Returns
+    -------
+    np.ndarray [shape=(bins,)] or None
+        The noise power per bin in the scaling of ``power``; None if every frame is digital silence.
+
+    Notes
+    -----
+    Per bin, the k-th smallest frame power (k ≈ ``percentile`` % of the frames); then a running
+    20th percentile across ``smooth_bins`` bins, because noise is smooth across frequency while
     sustained tones are narrow lines. For Gaussian noise each bin's frame power is exponential, so
     the k-th order statistic of n has mean Σ_{i≤k} 1/(n−i) and variance Σ 1/(n−i)²; dividing by
     the expected value after both steps makes the estimate unbiased for noise alone (checked on
-    white noise to ±0.1 dB from 10 to 1000 frames). Frames of digital silence are skipped;
-    channels are averaged.
+    white noise to ±0.1 dB from 10 to 1000 frames). Frames of digital silence are skipped.
+    """
+    p = power[power.sum(axis=1) > 1e-14]
+    n = p.shape[0]
+    if n == 0:
+        return None
+    q = np.ascontiguousarray(p.T)  # (bins, frames): partition along contiguous rows
+    k = int(percentile / 100.0 * (n - 1))
+    est = np.partition(q, k, axis=1)[:, k]
+    est = scipy.ndimage.percentile_filter(est, 20, size=smooth_bins, mode="nearest")
+    i = np.arange(k + 1)
+    mean_k = float(np.sum(1.0 / (n - i)))
+    if k == 0:  # the minimum of n Exp(1) is Exp(n): its 20th percentile is −ln 0.8 / n
+        expected = -math.log(0.8) * mean_k
+    else:  # order statistic ≈ normal: its 20th percentile is mean − 0.8416 sd
+        expected = mean_k - 0.8416 * math.sqrt(float(np.sum(1.0 / (n - i) ** 2)))
+    return est.astype(np.float64) / expected
+
+
+def _noise_floor(power: np.ndarray, percentile: float = 10.0) -> float:
+    """Stationary-noise level by minimum statistics.
+
+    ``power`` is (channels, frames, bins). Per channel, :func:`noise_spectrum` (k-th smallest
+    frame power per bin, k ≈ 10 % of the frames, then a running 20th percentile across ±40 bins
+    ≈ ±215 Hz, divided by its expected value so that it is unbiased for noise alone) summed over
+    the bins and capped at the channel's mean power; channels are averaged.
     """
     estimates = []
     for p in power:  # (frames, bins)
-        p = p[p.sum(axis=1) > 1e-14]
-        n = p.shape[0]
-        if n == 0:
+        est = noise_spectrum(p, percentile=percentile, smooth_bins=81)
+        if est is None:
             continue
-        q = np.ascontiguousarray(p.T)  # (bins, frames): partition along contiguous rows
-        k = int(percentile / 100.0 * (n - 1))
-        est = np.partition(q, k, axis=1)[:, k]
-        est = scipy.ndimage.percentile_filter(est, 20, size=81, mode="nearest")
-        i = np.arange(k + 1)
-        mean_k = float(np.sum(1.0 / (n - i)))
-        if k == 0:  # the minimum of n Exp(1) is Exp(n): its 20th percentile is −ln 0.8 / n
-            expected = -math.log(0.8) * mean_k
-        else:  # order statistic ≈ normal: its 20th percentile is mean − 0.8416 sd
-            expected = mean_k - 0.8416 * math.sqrt(float(np.sum(1.0 / (n - i) ** 2)))
-        noise = float(est.sum(dtype=np.float64)) / expected
+        noise = float(est.sum(dtype=np.float64))
+        p = p[p.sum(axis=1) > 1e-14]
         estimates.append(min(noise, float(p.mean(axis=0).sum(dtype=np.float64))))
     if not estimates:
         return LEVEL_FLOOR_DB
