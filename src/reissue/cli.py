@@ -47,7 +47,7 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def main(
-    version: Annotated[bool | None, typer.Option(
+    version: Annotated[Optional[bool], typer.Option(
         "--version", callback=_version, is_eager=True, help="Show the version and exit.")] = None,
 ) -> None:
     """Analyse a song and render a modern re-production that keeps its identity."""
@@ -309,14 +309,14 @@ def serve(
                                                      "default: only this machine).")] =
     "127.0.0.1",
     port: Annotated[int, typer.Option("--port", min=0, max=65535, help="TCP port.")] = 8000,
-    library: Annotated[Path | None, typer.Option(
+    library: Annotated[Optional[Path], typer.Option(
         "--library", help="Library file (default: $XDG_DATA_HOME/reissue/library.sqlite3).")
     ] = None,
     workers: Annotated[int, typer.Option("--workers", min=1, max=64, help="Renders at "
                                                                           "once.")] = 1,
     max_upload_mb: Annotated[float, typer.Option("--max-upload-mb", min=0.001, help="Largest "
                                                  "upload accepted, in MB.")] = 200.0,
-    add: Annotated[list[Path] | None, typer.Option(
+    add: Annotated[Optional[list[Path]], typer.Option(
         "--add", help="Add these audio files to the library before serving.")] = None,
     demo_song: Annotated[bool, typer.Option(
         "--demo", help="Add the built-in demo song and render it (modern-pop, intensity 0.7) in "

@@ -31,12 +31,14 @@ from pathlib import Path
 __all__ = ["KINDS", "RENDER_STAGES", "JobRunner", "run_job", "stage_progress"]
 
 #: Refresh stages in order, with the share of a render's CPU time done when each starts, measured
-#: on the demo song (lofi, intensity 1: analysis 33 s, restore 12.5 s, stretch 6 s, master
-#: 10.6 s of 64 CPU-s); ``measure`` is the library's own sound pass over the result.
-RENDER_STAGES = (("decode", 0.0), ("analyse", 0.002), ("plan", 0.51), ("reference", 0.512),
-                 ("restore", 0.513), ("separate", 0.705), ("stretch", 0.71), ("layers", 0.80),
-                 ("mix", 0.807), ("master", 0.815), ("save", 0.978), ("score", 0.98),
-                 ("measure", 0.986))
+#: on the demo song in a warm worker (lofi, intensity 1: 9.3 CPU-s, of which the time stretch
+#: 6.3 s). A fresh worker's first job adds ≈ 4.4 s to the analysis (imports, loading compiled
+#: numba code) and ≈ 30 s more where numba's cache is still empty. ``measure`` is the library's
+#: own sound pass over the result.
+RENDER_STAGES = (("decode", 0.0), ("analyse", 0.005), ("plan", 0.05), ("reference", 0.05),
+                 ("restore", 0.05), ("separate", 0.08), ("stretch", 0.11), ("layers", 0.77),
+                 ("mix", 0.82), ("master", 0.86), ("save", 0.91), ("score", 0.93),
+                 ("measure", 0.96))
 _STAGE_START = dict(RENDER_STAGES)
 KINDS = ("analyse", "render")
 _THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")

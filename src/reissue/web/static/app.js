@@ -260,6 +260,8 @@ async function showTrack(id, versionId) {
   renderTrackHead();
   renderReferenceOptions();
   if (changed) {
+    $("library").classList.add("collapsed");
+    $("library-toggle").setAttribute("aria-expanded", "false");
     state.version = null;
     player.stop();
     $("player-card").hidden = true;
@@ -553,12 +555,21 @@ function route() {
   if (!m) {
     state.track = null;
     state.version = null;
+    $("library").classList.remove("collapsed");
     player.stop();
     $("track-view").hidden = true;
     renderTrackList();
     return;
   }
   showTrack(Number(m[1]), m[2] ? Number(m[2]) : null).catch(reportError);
+}
+
+function setupLibraryToggle() {
+  const lib = $("library");
+  $("library-toggle").addEventListener("click", () => {
+    const collapsed = lib.classList.toggle("collapsed");
+    $("library-toggle").setAttribute("aria-expanded", String(!collapsed));
+  });
 }
 
 function setupLists() {
@@ -615,6 +626,7 @@ async function main() {
   setupPlayer();
   setupForm();
   setupLists();
+  setupLibraryToggle();
   try {
     const [styles, health] = await Promise.all([api("GET", "/api/styles"), api("GET", "/api/health")]);
     state.styles = styles;

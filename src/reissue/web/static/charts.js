@@ -113,11 +113,11 @@ export function drawTimeline(canvas, d) {
   for (const c of d.chords || []) {
     if (c.label === "N" || c.label === "X") continue;
     const x = X(c.start_seconds);
-    g.fillStyle = "#c4c8d8";
-    g.fillRect(Math.round(x), lanes.chord[0] + 3, 1, lanes.chord[1] - lanes.chord[0] - 6);
     const text = prettyChord(c.label);
     const w = g.measureText(text).width;
     if (x + 3 > lastEnd + 4 && X(c.end_seconds) - x > 10) {
+      g.fillStyle = "#c4c8d8";
+      g.fillRect(Math.round(x), lanes.chord[0] + 3, 1, lanes.chord[1] - lanes.chord[0] - 6);
       g.fillStyle = INK;
       g.fillText(text, x + 4, (lanes.chord[0] + lanes.chord[1]) / 2);
       lastEnd = x + 4 + w;
@@ -305,7 +305,7 @@ export function costCard(el, cost, audioSeconds) {
   const energy = cost.energy_joules ?? 0;
   el.innerHTML = `<div class="cost-grid">
       <div class="stat"><b>${cpu.toFixed(1)} s</b><span>CPU time${audioSeconds ? ` · ${(cpu / audioSeconds).toFixed(2)}× real time` : ""}</span></div>
-      <div class="stat"><b>${energy >= 3600 ? (energy / 3600).toFixed(2) + " Wh" : energy.toFixed(0) + " J"}</b><span>energy (${esc(cost.energy_method || "estimate")})</span></div>
+      <div class="stat"><b>${energy >= 3600 ? (energy / 3600).toFixed(2) + " Wh" : energy.toFixed(0) + " J"}</b><span title="${esc(cost.energy_method || "")}">energy (${esc((cost.energy_method || "estimate").split(/[ :(]/)[0])})</span></div>
       <div class="stat"><b>${(cost.wall_seconds ?? 0).toFixed(1)} s</b><span>wall clock</span></div>
       <div class="stat"><b>${Math.round(cost.peak_memory_mb ?? 0)} MB</b><span>peak memory</span></div>
     </div>
