@@ -361,6 +361,9 @@ def test_refresh_batch_sigkilled_partway_then_resumed_does_every_track_once(song
         assert report["batch"]["output_sha256"] == sha(output) == it["output_sha256"]
         assert report["style"] == "modern-pop" and report["input"] == str(src / s)
         assert sf.info(str(output)).duration == pytest.approx(5.0, abs=0.05)
+        umask = os.umask(0)
+        os.umask(umask)
+        assert output.stat().st_mode & 0o777 == 0o666 & ~umask  # not the temp file's 0600
     assert not leftovers(out)
     assert hashes(src) == before
     summary = json.loads((out / SUMMARY_NAME).read_text())
@@ -369,7 +372,7 @@ def test_refresh_batch_sigkilled_partway_then_resumed_does_every_track_once(song
     assert summary["cpu_hours"] > 0 and summary["energy"]["wh_per_audio_hour"] > 0
 
 
-def test_a_second_run_on_the_same_folder_is_refused_while_one_runs(tmp_path):
+def test_a_second_run_on_the_same_folder_is_refused_and_ctrl_c_stops_cleanly(tmp_path):
     src, out, lib = tmp_path / "src", tmp_path / "out", tmp_path / "lib.sqlite3"
     catalogue(src, 4)
     proc = _start_cli_batch(src, out, lib, sleep="2", workers="1")
@@ -381,7 +384,7 @@ def test_a_second_run_on_the_same_folder_is_refused_while_one_runs(tmp_path):
         with pytest.raises(BatchError, match="another reissue batch"):
             run_batch(src, out, library=lib, job=measure_job)
     finally:
-        proc.send_signal(signal.SIGINT)
+        os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C: the whole process group, workers too
         _, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 130, stderr.decode()
     assert not leftovers(out)

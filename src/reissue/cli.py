@@ -481,6 +481,12 @@ def batch(
 
     if engine not in ("local", "ray"):
         raise ReissueError(f"--engine {engine!r} must be local or ray", code="parameter.invalid")
+    import signal
+
+    def stop(signum, frame):  # SIGTERM (kill, a scheduler) ends the batch like Ctrl-C
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, stop)
     update, close = _batch_progress(quiet or json_out)
     try:
         summary = run_batch(src_dir, out_dir, style=style, intensity=intensity, seed=seed,
@@ -492,6 +498,7 @@ def batch(
                             job=_load_job(job) if job else refresh_job, on_progress=update)
     finally:
         close()
+        signal.signal(signal.SIGTERM, previous)
     if json_out:
         out.print_json(data=summary.to_dict())
     else:
