@@ -409,6 +409,6 @@ def test_cli_batch_json_summary_and_exit_codes(tmp_path):
     (src / "bad.flac").write_bytes(b"fLaC not really")
     result = runner.invoke(app, [*args, "--quiet"])
     assert result.exit_code == 1
-    assert "1 failed" in result.stdout and "bad.flac" in result.stdout
+    assert "1 failed" in result.stdout and "bad.flac: [audio." in result.stdout
     result = runner.invoke(app, ["batch", str(src), "--out-dir", str(out), "--engine", "spark"])
     assert result.exit_code == 1 and "local or ray" in result.output

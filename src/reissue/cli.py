@@ -525,8 +525,8 @@ def _print_batch_summary(s) -> None:
               + (f" ({wh:.1f} Wh per audio hour)" if wh else ""))
     out.print(f"  energy method: {s.energy['method']}", markup=False)
     for f in s.failures:
-        out.print(f"  failed: {escape(f['source'])}: [{f['error_code']}] {escape(f['error'] or '')}"
-                  + (" (earlier run)" if f.get("earlier_run") else ""))
+        out.print(escape(f"  failed: {f['source']}: [{f['error_code']}] {f['error'] or ''}"
+                         + (" (earlier run)" if f.get("earlier_run") else "")))
     out.print(f"  summary {escape(s.summary_path)}")
 
 
