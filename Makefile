@@ -8,13 +8,13 @@ PY := $(VENV)/bin/python
 PYTHON ?= $(shell scripts/find-python)
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test setup bench bench-sound bench-accuracy bench-analysis bench-melody bench-refresh clean serve-demo
+.PHONY: demo test setup bench bench-sound bench-accuracy bench-analysis bench-melody bench-refresh bench-batch clean serve-demo
 
 $(STAMP): pyproject.toml requirements.lock scripts/find-python
 	@test -n "$(PYTHON)" || { echo "no suitable Python found (see scripts/find-python)"; exit 1; }
 	@echo "reissue: building $(VENV) with $$($(PYTHON) --version) ($(PYTHON))"
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -c requirements.lock -e '.[test]'
+	$(PY) -m pip install --quiet --disable-pip-version-check -c requirements.lock -e '.[test,ray]'
 	@touch $@
 
 setup: $(STAMP)
@@ -50,6 +50,9 @@ bench-melody: $(STAMP)
 
 bench-refresh: $(STAMP)
 	$(PY) benchmarks/refresh.py
+
+bench-batch: $(STAMP)
+	$(PY) benchmarks/batch.py
 
 bench: bench-sound bench-analysis bench-melody bench-refresh
 

@@ -377,6 +377,160 @@ def _queue_demo(lib) -> str:
     return f"/#/track/{original.id}/version/{version.id}"
 
 
+def _batch_progress(quiet: bool):
+    """A rich progress bar on stderr: tracks, audio hours, ETA; returns (callback, close)."""
+    if quiet:
+        return None, (lambda: None)
+    from rich.progress import (BarColumn, Progress, TextColumn, TimeElapsedColumn,
+                               TimeRemainingColumn)
+
+    bar = Progress(TextColumn("{task.description}"), BarColumn(),
+                   TextColumn("{task.fields[tracks]}"), TextColumn("{task.fields[hours]}"),
+                   TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
+                   TextColumn("{task.fields[now]}"), console=err, transient=False)
+    task = None
+
+    def update(state) -> None:
+        nonlocal task
+        total = state.audio_seconds_total or float(state.tracks_total) or 1.0
+        done = state.audio_seconds_done if state.audio_seconds_total else \
+            float(state.done + state.failed)
+        fields = dict(
+            tracks=f"{state.done + state.failed}/{state.tracks_total} tracks"
+                   + (f" ({state.failed} failed)" if state.failed else ""),
+            hours=f"{state.audio_seconds_done / 3600:.2f}/{state.audio_seconds_total / 3600:.2f}"
+                  f" h audio",
+            now=escape(" · ".join(f"{Path(src).name}: {stage}"
+                                  for src, stage in list(state.running.values())[:3])))
+        if task is None:
+            bar.start()
+            task = bar.add_task("batch", total=total, **fields)
+        bar.update(task, completed=min(done, total), **fields)
+
+    def close() -> None:
+        if task is not None:
+            bar.stop()
+
+    return update, close
+
+
+def _load_job(spec: str):
+    import importlib
+
+    module, _, name = spec.partition(":")
+    try:
+        return getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError) as error:
+        raise ReissueError(f"--job {spec!r}: cannot import it ({error}); give module:function",
+                           code="parameter.invalid") from error
+
+
+@app.command()
+@friendly
+def batch(
+    src_dir: Annotated[Path | None, typer.Argument(
+        help="The catalogue: every audio file under it, recursively (never modified). "
+             "Optional with --resume.", show_default=False)] = None,
+    out_dir: Annotated[Path, typer.Option("--out-dir", "-o", help="Where the versions go, in "
+                                          "the same folder structure.", show_default=False)] =
+    ...,
+    style: Annotated[str | None, typer.Option("--style", "-s", help="A style from `reissue "
+                                              "styles`, or auto.  [default: auto]",
+                                              show_default=False)] = None,
+    intensity: Annotated[float | None, typer.Option(
+        "--intensity", "-i", min=0.0, max=1.0, help="0 = pure remaster … 1 = full "
+        "re-imagining.  [default: 0.7]", show_default=False)] = None,
+    seed: Annotated[int | None, typer.Option("--seed", help="Fixes every random choice.  "
+                                             "[default: 1]", show_default=False)] = None,
+    workers: Annotated[int | None, typer.Option(
+        "--workers", "-w", min=1, help="Tracks at once (default: the cores, or the Ray "
+        "cluster's CPUs).", show_default=False)] = None,
+    engine: Annotated[str, typer.Option("--engine", help="local (a process pool) or ray.")] =
+    "local",
+    address: Annotated[str | None, typer.Option(
+        "--address", help="Ray cluster: ray://HOST:10001, HOST:6379 or auto (default: start "
+        "a local Ray instance).", show_default=False)] = None,
+    fmt: Annotated[str | None, typer.Option("--format", "-f", help="Output format: flac, wav, "
+                                            "aiff, ogg or mp3.  [default: flac]",
+                                            show_default=False)] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue the batch recorded for "
+                                         "--out-dir, with its settings.")] = False,
+    retry_failed: Annotated[bool, typer.Option("--retry-failed", help="Also redo tracks that "
+                                               "failed before.")] = False,
+    time_limit: Annotated[float | None, typer.Option(
+        "--time-limit", min=1.0, help="Seconds one track may take (default: 600 + 20 × its "
+        "duration).", show_default=False)] = None,
+    memory_limit_mb: Annotated[float | None, typer.Option(
+        "--memory-limit-mb", min=0.0, help="Memory one track may use above its worker's own; "
+        "0 = no limit (default: 80% of RAM / workers).", show_default=False)] = None,
+    library: Annotated[Path | None, typer.Option(
+        "--library", help="Library file that records progress (default: "
+        "$XDG_DATA_HOME/reissue/library.sqlite3).", show_default=False)] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] =
+    False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    job: Annotated[str | None, typer.Option("--job", hidden=True)] = None,
+) -> None:
+    """Refresh every track under SRC_DIR into --out-dir: resumable, on all cores or on Ray.
+
+    Re-running the same command (or --resume) skips finished tracks and redoes unfinished
+    ones. The summary is also written to OUT_DIR/reissue-batch-summary.json; the exit code is 1
+    if any track failed, 130 if interrupted.
+    """
+    from .batch import refresh_job, run_batch
+
+    if engine not in ("local", "ray"):
+        raise ReissueError(f"--engine {engine!r} must be local or ray", code="parameter.invalid")
+    import signal
+
+    def stop(signum, frame):  # SIGTERM (kill, a scheduler) ends the batch like Ctrl-C
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    update, close = _batch_progress(quiet or json_out)
+    try:
+        summary = run_batch(src_dir, out_dir, style=style, intensity=intensity, seed=seed,
+                            fmt=fmt, workers=workers, engine=engine, address=address,
+                            resume=resume, retry_failed=retry_failed, library=library,
+                            time_limit_seconds=time_limit,
+                            memory_limit_mb="auto" if memory_limit_mb is None else
+                            (memory_limit_mb or None),
+                            job=_load_job(job) if job else refresh_job, on_progress=update)
+    finally:
+        close()
+        signal.signal(signal.SIGTERM, previous)
+    if json_out:
+        out.print_json(data=summary.to_dict())
+    else:
+        _print_batch_summary(summary)
+    if summary.interrupted:
+        err.print("interrupted: run the same command (or --resume) to finish")
+        raise typer.Exit(130)
+    if summary.failures:
+        raise typer.Exit(EXIT_FAILED)
+
+
+def _print_batch_summary(s) -> None:
+    t = s.tracks
+    out.print(f"batch {escape(s.source_dir)} → {escape(s.out_dir)} "
+              f"({s.settings['style']}, intensity {s.settings['intensity']:.2f}, seed "
+              f"{s.settings['seed']}, {s.settings['format']}; {s.engine.get('engine')} engine, "
+              f"{s.engine.get('workers')} workers)")
+    out.print(f"  tracks: {t['done']} done, {t['failed']} failed, {t['skipped']} skipped "
+              f"(done before), {t['duplicates']} duplicate files linked, {t['pending']} left")
+    rtf = (f"{s.real_time_factor_per_core:.2f}× real time per core"
+           if s.real_time_factor_per_core else "-")
+    wh = s.energy.get("wh_per_audio_hour")
+    out.print(f"  audio {s.audio_hours:.3f} h · CPU {s.cpu_hours:.3f} h · wall "
+              f"{s.wall_seconds:.0f} s · {rtf} · energy {s.energy['wh']:.2f} Wh"
+              + (f" ({wh:.1f} Wh per audio hour)" if wh else ""))
+    out.print(f"  energy method: {s.energy['method']}", markup=False)
+    for f in s.failures:
+        out.print(escape(f"  failed: {f['source']}: [{f['error_code']}] {f['error'] or ''}"
+                         + (" (earlier run)" if f.get("earlier_run") else "")))
+    out.print(f"  summary {escape(s.summary_path)}")
+
+
 def run() -> None:
     """Console-script entry point: expected errors become one line and an exit code."""
     try:

@@ -56,6 +56,20 @@ refused rather than guessed at. Schema version 1:
     ``version_id``, ``params`` JSON, ``state`` (``queued``/``running``/``done``/``failed``),
     ``stage``, ``progress`` in [0, 1], ``message``, ``error_code``, ``created_at``,
     ``started_at``, ``finished_at``, ``updated_at``.
+
+Schema version 2 adds the state of ``reissue batch`` runs (:mod:`reissue.batch`); they read
+originals where they lie and write into the user's output folder, so they add no originals:
+
+``batches``
+    ``out_dir`` (absolute, unique: one batch per output folder), ``source_dir``, ``settings``
+    JSON (style, intensity, seed, format), ``state`` (``running``/``done``/``failed``/
+    ``interrupted``), ``summary`` JSON (the last run's summary), ``created_at``, ``updated_at``.
+``batch_items``
+    One per distinct content (``sha256``, unique within a batch): ``source`` (relative path of
+    the first copy), ``duplicates`` JSON (other relative paths with the same bytes), ``output``
+    (relative path under ``out_dir``), ``size_bytes``, ``duration_seconds``, ``state``
+    (``pending``/``running``/``done``/``failed``), ``attempts``, ``error_code``, ``error``,
+    ``cost`` JSON, ``output_sha256``, ``software_version``, ``started_at``, ``finished_at``.
 """
 
 from __future__ import annotations
@@ -189,6 +203,41 @@ CREATE TABLE jobs (
 CREATE INDEX jobs_state ON jobs (state, kind);
 CREATE INDEX jobs_version ON jobs (version_id);
 CREATE INDEX jobs_original ON jobs (original_id);
+"""),
+    (2, "batches and batch items (reissue batch)", """
+CREATE TABLE batches (
+    id INTEGER PRIMARY KEY,
+    out_dir TEXT NOT NULL UNIQUE,
+    source_dir TEXT NOT NULL,
+    settings TEXT NOT NULL,
+    state TEXT NOT NULL DEFAULT 'running'
+        CHECK (state IN ('running', 'done', 'failed', 'interrupted')),
+    summary TEXT,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE TABLE batch_items (
+    id INTEGER PRIMARY KEY,
+    batch_id INTEGER NOT NULL REFERENCES batches (id) ON DELETE CASCADE,
+    sha256 TEXT NOT NULL CHECK (length(sha256) = 64),
+    source TEXT NOT NULL,
+    duplicates TEXT NOT NULL DEFAULT '[]',
+    output TEXT NOT NULL,
+    size_bytes INTEGER NOT NULL,
+    duration_seconds REAL,
+    state TEXT NOT NULL DEFAULT 'pending'
+        CHECK (state IN ('pending', 'running', 'done', 'failed')),
+    attempts INTEGER NOT NULL DEFAULT 0,
+    error_code TEXT,
+    error TEXT,
+    cost TEXT,
+    output_sha256 TEXT,
+    software_version TEXT,
+    started_at TEXT,
+    finished_at TEXT,
+    UNIQUE (batch_id, sha256)
+);
+CREATE INDEX batch_items_state ON batch_items (batch_id, state);
 """),
 )
 SCHEMA_VERSION = MIGRATIONS[-1][0]
@@ -851,6 +900,103 @@ class Library:
                    kind: str | None = None) -> Job | None:
         jobs = self.list_jobs(original_id=original_id, version_id=version_id, kind=kind)
         return jobs[-1] if jobs else None
+
+
+    # ----------------------------------------------------------------- batches (reissue batch)
+
+    _ITEM_FIELDS = ("source", "duplicates", "output", "size_bytes", "duration_seconds", "state",
+                    "attempts", "error_code", "error", "cost", "output_sha256",
+                    "software_version", "started_at", "finished_at")
+
+    def get_batch(self, out_dir: str) -> dict | None:
+        """The batch writing into ``out_dir`` (absolute path), as a dict, or None."""
+        rows = self._query("SELECT * FROM batches WHERE out_dir = ?", (str(out_dir),))
+        if not rows:
+            return None
+        d = dict(rows[0])
+        d["settings"], d["summary"] = _json(d["settings"], {}), _json(d["summary"])
+        return d
+
+    def create_batch(self, out_dir: str, source_dir: str, settings: dict) -> dict:
+        now = _now()
+        with self._tx() as db:
+            db.execute("INSERT INTO batches (out_dir, source_dir, settings, created_at, "
+                       "updated_at) VALUES (?, ?, ?, ?, ?)",
+                       (str(out_dir), str(source_dir), json.dumps(settings, sort_keys=True),
+                        now, now))
+        return self.get_batch(out_dir)
+
+    def update_batch(self, batch_id: int, *, state: str | None = None,
+                     summary: dict | None = None, source_dir: str | None = None) -> None:
+        sets, args = ["updated_at = ?"], [_now()]
+        for column, value in (("state", state), ("source_dir", source_dir),
+                              ("summary", None if summary is None else
+                               json.dumps(summary, allow_nan=False))):
+            if value is not None:
+                sets.append(f"{column} = ?")
+                args.append(value)
+        with self._tx() as db:
+            db.execute(f"UPDATE batches SET {', '.join(sets)} WHERE id = ?",
+                       (*args, int(batch_id)))
+
+    def upsert_batch_items(self, batch_id: int, items: list[dict]) -> None:
+        """Add items (``sha256``, ``source``, ``duplicates``, ``output``, ``size_bytes``,
+        ``duration_seconds``); for a content already in the batch only its paths are updated,
+        never its state — so re-planning a batch keeps its progress."""
+        with self._tx() as db:
+            for it in items:
+                db.execute(
+                    "INSERT INTO batch_items (batch_id, sha256, source, duplicates, output, "
+                    "size_bytes, duration_seconds) VALUES (?, ?, ?, ?, ?, ?, ?) "
+                    "ON CONFLICT (batch_id, sha256) DO UPDATE SET source = excluded.source, "
+                    "duplicates = excluded.duplicates, output = excluded.output",
+                    (int(batch_id), it["sha256"], it["source"], json.dumps(it["duplicates"]),
+                     it["output"], int(it["size_bytes"]), it.get("duration_seconds")))
+
+    def batch_items(self, batch_id: int, *, state: str | None = None) -> list[dict]:
+        """A batch's items as dicts (JSON columns decoded), in id order."""
+        sql, args = "SELECT * FROM batch_items WHERE batch_id = ?", [int(batch_id)]
+        if state is not None:
+            sql += " AND state = ?"
+            args.append(state)
+        out = []
+        for row in self._query(sql + " ORDER BY id", tuple(args)):
+            d = dict(row)
+            d["duplicates"], d["cost"] = _json(d["duplicates"], []), _json(d["cost"])
+            out.append(d)
+        return out
+
+    def update_batch_item(self, item_id: int, **fields) -> None:
+        """Set item columns; ``state="running"`` also counts an attempt and stamps the start."""
+        unknown = set(fields) - set(self._ITEM_FIELDS)
+        if unknown:
+            raise ParameterError(f"unknown batch item field(s) {sorted(unknown)}")
+        if fields.get("state") not in (None, "pending", "running", "done", "failed"):
+            raise ParameterError(f"state={fields['state']!r} is not a batch item state")
+        sets, args = [], []
+        for column, value in fields.items():
+            if column in ("duplicates", "cost") and value is not None:
+                value = json.dumps(value, allow_nan=False)
+            sets.append(f"{column} = ?")
+            args.append(value)
+        if fields.get("state") == "running":
+            sets += ["attempts = attempts + 1", "started_at = ?", "finished_at = NULL"]
+            args.append(_now())
+        elif fields.get("state") in ("done", "failed") and "finished_at" not in fields:
+            sets.append("finished_at = ?")
+            args.append(_now())
+        with self._tx() as db:
+            db.execute(f"UPDATE batch_items SET {', '.join(sets)} WHERE id = ?",
+                       (*args, int(item_id)))
+
+    def requeue_batch_items(self, batch_id: int, *, states: tuple[str, ...] = ("running",)
+                            ) -> int:
+        """Put a batch's items in ``states`` back to ``pending``; returns how many."""
+        marks = ",".join("?" * len(states))
+        with self._tx() as db:
+            cur = db.execute(f"UPDATE batch_items SET state = 'pending' WHERE batch_id = ? AND "
+                             f"state IN ({marks})", (int(batch_id), *states))
+            return cur.rowcount
 
 
 def _statements(sql: str) -> list[str]:
