@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+from rich import box
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
@@ -281,10 +282,9 @@ def demo(
     err.print(f"rendering the demo song (an old-record pastiche with known truth) to {path}")
     write_demo(path)
     table = Table(title="reissue demo: one song, three styles", show_header=True,
-                  header_style="bold")
-    for col in ("style", "identity", "modernity (original)", "LUFS", "true peak", "CPU s",
-                "output"):
-        table.add_column(col, justify="left" if col in ("style", "output") else "right")
+                  header_style="bold", box=box.SIMPLE_HEAD)
+    for col in ("style", "identity", "modernity", "(original)", "LUFS", "dBTP", "CPU s"):
+        table.add_column(col, justify="left" if col == "style" else "right")
     for name in DEMO_STYLES:
         step, close = _progress_callback(quiet, f"{name}")
         try:
@@ -293,13 +293,14 @@ def demo(
         finally:
             close()
         r = result.report
-        table.add_row(name, f"{r['identity']['score']:.2f}",
-                      f"{r['modernity']['score']:.2f} ({r['modernity']['original_score']:.2f})",
+        table.add_row(name, f"{r['identity']['score']:.2f}", f"{r['modernity']['score']:.2f}",
+                      f"{r['modernity']['original_score']:.2f}",
                       f"{r['result']['integrated_lufs']:.1f}",
                       f"{r['result']['true_peak_dbtp']:.1f}",
-                      f"{r['cost']['cpu_seconds_total']:.1f}", escape(str(result.output)))
+                      f"{r['cost']['cpu_seconds_total']:.1f}")
     out.print(table)
-    out.print(f"original: {path}; reports next to each output (.json)", markup=False)
+    out.print(f"original: {path}; versions: {out_dir}/demo-song.reissue-STYLE.wav, each with its "
+              "report (.json) and MIDI (.mid)", markup=False)
 
 
 @app.command()
