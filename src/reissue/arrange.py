@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .analysis import beats_per_bar
 from .instruments import Note
 
 __all__ = ["TimeMap", "Part", "Plan", "plan", "chord_at", "GM_DRUMS"]
@@ -238,14 +239,6 @@ def _voicing(tones: tuple[int, ...], centre: int, previous: tuple[int, ...] | No
     return min(candidates, key=lambda v: abs(np.mean(v) - centre))
 
 
-def _beats_per_bar(meter: str) -> int:
-    try:
-        top, bottom = (int(v) for v in meter.split("/"))
-    except ValueError:
-        return 4
-    return top // 3 if bottom == 8 and top % 3 == 0 else top
-
-
 def _target_ratio(bpm: float, style) -> tuple[float, str]:
     tempo = style.tempo
     if tempo["policy"] != "range" or bpm <= 0:
@@ -354,7 +347,7 @@ def plan(analysis, style, *, intensity: float, seed: int) -> Plan:
     def gain_of(name: str) -> float:
         return layer_db.get(name, -10.0) + 20 * math.log10(max(intensity, 1e-6))
 
-    bpb = _beats_per_bar(rhythm.meter)
+    bpb = beats_per_bar(rhythm.meter)
     if len(beats) >= 2 and len(downbeats) >= 1 and intensity > 0:
         grid = _Grid(beats, downbeats, bpb, style.tempo.get("swing", 0.5))
         bars = _bars(grid, sections, len(beats))

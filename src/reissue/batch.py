@@ -57,7 +57,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import hashlib
 import json
 import os
 import shutil
@@ -68,6 +67,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from .errors import AudioFileError, ParameterError, ReissueError
+from .library import sha256_file
 
 __all__ = ["BatchError", "BatchProgress", "BatchSummary", "PlannedItem", "Plan", "discover",
            "plan_batch", "refresh_job", "run_batch", "SUMMARY_NAME", "STAGING_NAME",
@@ -76,7 +76,6 @@ __all__ = ["BatchError", "BatchProgress", "BatchSummary", "PlannedItem", "Plan",
 SUMMARY_NAME = "reissue-batch-summary.json"
 STAGING_NAME = ".reissue-staging"
 LOCK_NAME = ".reissue-batch.lock"
-_HASH_BLOCK = 1 << 20
 
 
 class BatchError(ReissueError):
@@ -111,14 +110,6 @@ def discover(source_dir: str | os.PathLike, *, exclude: tuple[Path, ...] = ()) -
             if not name.startswith(".") and Path(name).suffix.lower() in suffixes:
                 found.append((here / name).relative_to(root))
     return sorted(found, key=lambda p: p.as_posix())
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(_HASH_BLOCK):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 @dataclass(frozen=True)
@@ -173,7 +164,7 @@ def plan_batch(source_dir: str | os.PathLike, out_dir: str | os.PathLike, *, fmt
     unreadable = []
     for rel in rels:
         try:
-            digest = _sha256(source_dir / rel)
+            digest = sha256_file(source_dir / rel)
             size = (source_dir / rel).stat().st_size
         except OSError as err:
             unreadable.append({"source": rel.as_posix(), "error_code": "audio.unreadable",
@@ -211,7 +202,7 @@ def refresh_job(args: dict, progress: Callable[[str], None]) -> dict:
 
     source, output, staging = Path(args["source"]), Path(args["output"]), Path(args["staging"])
     settings = args["settings"]
-    digest = _sha256(source)
+    digest = sha256_file(source)
     if digest != args["sha256"]:
         raise AudioFileError(source, "changed since the batch was planned",
                              "run the batch again to pick up the new content",
@@ -222,7 +213,7 @@ def refresh_job(args: dict, progress: Callable[[str], None]) -> dict:
         result = refresh(source, style=settings["style"], intensity=settings["intensity"],
                          seed=settings["seed"], out=tmp, overwrite=True, progress=progress)
         report = dict(result.report)
-        out_sha = _sha256(tmp)
+        out_sha = sha256_file(tmp)
         report["output"] = str(output)
         report["files"] = {**(report.get("files") or {}), "audio": str(output)}
         report["batch"] = {"source_sha256": digest, "output_sha256": out_sha,
@@ -265,7 +256,7 @@ def _already_done(output: Path, sha256: str, settings: dict) -> str | None:
     if batch.get("source_sha256") != sha256 or batch.get("settings") != settings:
         return None
     try:
-        out_sha = _sha256(output)
+        out_sha = sha256_file(output)
     except OSError:
         return None
     return out_sha if out_sha == batch.get("output_sha256") else None

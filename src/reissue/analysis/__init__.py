@@ -30,7 +30,7 @@ import numpy as np
 from .sound import SoundAnalysis, SoundMeter, analyze_sound
 
 __all__ = ["Analysis", "analyze", "analyze_path", "analyze_signal", "analysis_signal",
-           "analyze_sound", "SoundAnalysis", "ANALYSIS_RATE", "PARTS"]
+           "analyze_sound", "SoundAnalysis", "ANALYSIS_RATE", "PARTS", "beats_per_bar"]
 
 #: Sample rate of the mono copy every musical analysis works on.
 ANALYSIS_RATE = 22050
@@ -224,8 +224,8 @@ def analyze_signal(sound: SoundAnalysis, y: np.ndarray | None, duration: float, 
         from .frontend import onset_density
         from .mood import analyze_mood, harmonic_tension
 
-        beats_per_bar = _beats_per_bar(rhythm.meter)
-        bar_seconds = beats_per_bar * 60.0 / rhythm.tempo_bpm if rhythm.tempo_bpm > 0 else 2.0
+        bpb = beats_per_bar(rhythm.meter)
+        bar_seconds = bpb * 60.0 / rhythm.tempo_bpm if rhythm.tempo_bpm > 0 else 2.0
         mood = timed("mood", lambda: analyze_mood(
             tempo_bpm=rhythm.tempo_bpm, loudness_lufs=sound.integrated_lufs,
             spectral_tilt_db_per_octave=sound.spectral_tilt_db_per_octave,
@@ -243,7 +243,8 @@ def analyze_signal(sound: SoundAnalysis, y: np.ndarray | None, duration: float, 
         melody=melody, form=form, mood=mood, era=era, file=file, features=spec)
 
 
-def _beats_per_bar(meter: str) -> int:
+def beats_per_bar(meter: str) -> int:
+    """Counted beats per bar of a meter label: 4 for 4/4, 2 for 6/8 (dotted quarters), 3 for 9/8."""
     try:
         top, bottom = (int(v) for v in meter.split("/"))
     except ValueError:
