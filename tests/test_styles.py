@@ -62,3 +62,42 @@ def test_user_style_folder(tmp_path, monkeypatch):
     assert get_style("dub").layers["bass"] is True
     with pytest.raises(StyleError, match=r"unknown style 'nope'.*auto"):
         get_style("nope")
+
+
+def _analysis(*, bpm=100.0, meter="4/4", beats=64, key="C major", arousal=0.0, decade=1970):
+    """The parts of an Analysis that ``choose_style`` reads (the decision is a pure function of
+    them; the end-to-end path is covered by the refresh tests)."""
+    from types import SimpleNamespace as NS
+
+    return NS(rhythm=NS(tempo_bpm=bpm, meter=meter,
+                        beats_seconds=tuple(i * 60.0 / bpm for i in range(beats))),
+              tonal=NS(key=key), mood=NS(arousal=arousal), era=NS(decade=decade))
+
+
+@pytest.mark.parametrize("kw,expected", [
+    ({"beats": 0, "meter": ""}, "remaster"),  # silence / no pulse: nothing to lay a grid on
+    ({"meter": "3/4"}, "modern-pop"),
+    ({"meter": "6/8", "bpm": 120, "arousal": 0.5}, "modern-pop"),  # not house: 4/4 grid
+    ({"decade": 2010}, "remaster"),
+    ({"bpm": 124, "arousal": 0.4}, "house"),
+    ({"bpm": 140, "key": "A minor"}, "trap"),
+    ({"bpm": 82, "arousal": -0.3}, "lofi"),
+    ({"decade": 1980, "bpm": 100}, "synthwave"),
+    ({"bpm": 100}, "modern-pop"),
+])
+def test_auto_style_rules(kw, expected):
+    from reissue.styles import choose_style
+
+    name, reason = choose_style(_analysis(**kw))
+    assert name == expected and reason
+
+
+def test_auto_style_on_silence_is_a_remaster():
+    import numpy as np
+
+    import reissue
+    from reissue.styles import choose_style
+
+    analysis = reissue.analyze(np.zeros((2, 44100 * 8), np.float32), sample_rate=44100)
+    name, reason = choose_style(analysis)
+    assert name == "remaster" and "beat" in reason

@@ -302,7 +302,9 @@ def parse_pattern(pattern: str) -> list[list[float]]:
 def choose_style(analysis) -> tuple[str, str]:
     """Pick a style from the analysis (tempo, mood, meter, era); returns (name, reason).
 
-    Rules, in order: a 3/4 or compound meter gets ``modern-pop`` (the grid styles assume 4/4);
+    Rules, in order: no steady beat (silence, free time: fewer than 8 beats or no meter) gets
+    ``remaster`` (new layers need a grid); a 3/4 or compound meter gets ``modern-pop`` (its
+    patterns follow any meter; house, trap and synthwave assume 4/4);
     a song that already sounds modern (2000s or later) gets ``remaster``; 112–132 BPM with
     positive arousal → ``house``; minor, tense and 60–80 or 130–160 BPM → ``trap`` (half-time
     feel); ≤ 92 BPM with low arousal → ``lofi``; a 1980s sound or minor key at 84–118 BPM →
@@ -314,8 +316,11 @@ def choose_style(analysis) -> tuple[str, str]:
     minor = t is not None and t.key.endswith("minor")
     arousal = m.arousal if m is not None else 0.0
     decade = e.decade if e is not None else 1970
+    if r is not None and (not meter or len(r.beats_seconds) < 8):
+        return "remaster", "no steady beat found: only restore and master"
     if meter not in ("4/4", "2/4"):
-        return "modern-pop", f"meter {meter}: the grid styles assume 4/4"
+        return "modern-pop", (f"meter {meter}: modern-pop's patterns follow it; house, trap and "
+                              "synthwave assume 4/4")
     if decade >= 2000:
         return "remaster", f"it already sounds like the {decade}s: only restore and master"
     if 112 <= bpm <= 132 and arousal > 0:
