@@ -1,22 +1,35 @@
 """Render a training set for the rhythm analysis's meter model: music21 corpus excerpts, FluidSynth.
 
-Development tool, not part of the package: needs ``music21`` (pip) and the ``fluidsynth`` program
-with the GM SoundFont ``/usr/share/sounds/sf2/FluidR3_GM.sf2``. Pieces listed in the accuracy
-benchmark's manifests (``--exclude``; dev *and* test) are skipped, so the model never sees a
-benchmark piece.
+Development tool, not part of the package: needs ``music21`` (a test extra) and the ``fluidsynth``
+program with the GM SoundFont ``/usr/share/sounds/sf2/FluidR3_GM.sf2``.
 
-Each item: ``<id>.flac`` (22.05 kHz mono) and ``<id>.json`` with ``meter``, ``tempo_bpm`` (notated
-beats), ``beats``, ``downbeats`` (seconds). Excerpts are up to ``--seconds`` long at a random
-notated tempo of 70–160 BPM, played by random General MIDI instruments, a quarter of them with an
-added drum part (kick on the downbeat, snare on the back beats, hats on the beat subdivisions).
+* **Never a benchmark piece.** Every corpus file listed in the accuracy benchmark's
+  ``benchmarks/accuracy/pieces.py`` is skipped, compared without its extension (the corpus holds
+  some movements twice, as ``.mxl`` and ``.krn``); an ABC book the benchmark takes a tune from is
+  skipped whole. Other movements of the same works are used: different music in the same style.
+* **Truth** follows the benchmark's ``truth_music21`` (its measure grid and note events, the same
+  beat loop as ``extract_truth`` without the costly chord and key labels): the same note events
+  are rendered and scored, pickups are handled by the bar phase (including ABC
+  ``paddingLeft``), beats are at the notated level. ``--check`` lists items whose truth does
+  not line up with their own note onsets (there should be none).
+* **Variety** the benchmark does not have: tempo 62–172 BPM (simple meters) or 52–126 dotted-
+  quarter BPM (compound), several excerpts from different places of a long movement at
+  different tempi, random General MIDI programs, and in 60 % of the items "played" velocities:
+  a per-part level, slow bar-to-bar dynamics, a random metrical accent (downbeat / beat /
+  off-beat), note-to-note variation and, in half of those, onset jitter of 4–10 ms (no rubato:
+  the beat grid stays exact). 20 % get a drum part (several patterns).
 
-Run: ``.venv/bin/python scripts/rhythm_training_set.py OUT_DIR --count 300 --seed 1``
+Each item: ``<id>.flac`` (22.05 kHz mono) and ``<id>.json`` with the benchmark's truth fields
+(``meter``, ``tempo_bpm``, ``beats``, ``downbeats``, ``chords``, ``melody`` …) plus ``source``.
+
+Run: ``.venv/bin/python scripts/rhythm_training_set.py OUT_DIR --count 600 --seed 1``
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import subprocess
 import sys
 import tempfile
@@ -25,216 +38,342 @@ from pathlib import Path
 
 import numpy as np
 
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks" / "accuracy"))
+
 SOUNDFONT = "/usr/share/sounds/sf2/FluidR3_GM.sf2"
+SAMPLE_RATE = 22050
+FLUIDSYNTH_LATENCY_SECONDS = 0.004  # as benchmarks/accuracy/build.py
 METERS = {"2/4", "3/4", "4/4", "6/8", "9/8", "12/8"}
-# GM programs: piano, harpsichord, organ, guitar, strings, violin, cello, choir, flute, oboe,
-# clarinet, horn, bassoon, vibraphone, accordion, harp
-MELODY_PROGRAMS = [73, 68, 40, 71, 56, 74, 0, 60, 41, 11]
-ACCOMP_PROGRAMS = [0, 48, 19, 46, 24, 6, 52, 21, 42]
-BASS_PROGRAMS = [32, 42, 0, 19, 70, 33]
-# polyphonic sources first; folk tunes (monophonic) bring most of the compound meters
-SOURCES = ("bach", "haydn", "mozart", "beethoven", "schumann", "monteverdi", "corelli", "handel",
-           "joplin", "schubert", "verdi", "cpebach", "chopin", "ryansMammoth", "oneills1850",
-           "essenFolksong", "airdsAirs", "miscFolk")
-SKIP = ("choraleAnalyses", ".rntxt", "bach/bwv248.23-2")
+COMPOUND = {"6/8", "9/8", "12/8"}
+# General MIDI programs by role
+MELODY_PROGRAMS = [73, 68, 40, 71, 56, 74, 0, 41, 11, 22, 65, 69, 70, 60, 52, 79, 6, 24]
+ACCOMP_PROGRAMS = [0, 48, 19, 46, 24, 6, 49, 52, 21, 41, 42, 4, 1, 16, 89, 44, 45, 25]
+BASS_PROGRAMS = [32, 42, 0, 19, 70, 33, 43, 58, 48, 24]
+# corpus prefix -> (kind, excerpts per parsed score)
+SOURCES = {
+    "haydn": ("chamber", 6), "mozart": ("chamber", 6), "beethoven": ("chamber", 6),
+    "schumann_robert": ("chamber", 6), "schumann_clara": ("chamber", 3),
+    "schubert": ("chamber", 2), "handel": ("chamber", 3), "chopin": ("chamber", 3),
+    "verdi": ("chamber", 3), "joplin": ("chamber", 3), "cpebach": ("chamber", 3),
+    "corelli": ("chamber", 3), "weber": ("chamber", 3), "beach": ("chamber", 2),
+    "johnson_j_r": ("chamber", 2), "liliuokalani": ("chamber", 2),
+    "bach": ("chorale", 1), "monteverdi": ("chorale", 1),
+    "ryansMammoth": ("folk", 1), "oneills1850": ("folk", 1), "essenFolksong": ("folk", 1),
+    "airdsAirs": ("folk", 1), "miscFolk": ("folk", 1),
+}
+SKIP = ("choraleAnalyses", ".rntxt")
 
 
-def _q(x) -> Fraction:
-    return Fraction(x).limit_denominator(10080)
+def _stem(path: str) -> str:
+    for ext in (".mxl", ".xml", ".musicxml", ".krn", ".abc"):
+        if path.endswith(ext):
+            return path[: -len(ext)]
+    return path
 
 
-def _grid(part, bar_ql: Fraction, beat_ql: Fraction):
-    """Beats and downbeats (ql) of a single-meter part, pickup handled by the first bar's phase."""
-    from music21 import stream
+def benchmark_stems() -> set[str]:
+    """Corpus paths (without extension) of every accuracy-benchmark piece."""
+    from pieces import PIECES
 
-    beats, downs = [], []
-    measures = list(part.getElementsByClass(stream.Measure))
-    phase = Fraction(0)
-    for i, m in enumerate(measures):
-        start, length = _q(m.offset), _q(m.duration.quarterLength)
-        if i == 0 and length < bar_ql:
-            phase = bar_ql - length
-        k = -((-phase) // beat_ql) if phase % beat_ql else phase // beat_ql
-        pos = k * beat_ql
-        while pos < phase + length:
-            t = start + pos - phase
-            beats.append(t)
-            if pos % bar_ql == 0:
-                downs.append(t)
-            pos += beat_ql
-        phase = (phase + length) % bar_ql
-    return beats, downs
+    return {_stem(path) for path, *_ in PIECES}
 
 
-def _events(score):
-    out = []
-    for part in score.parts:
-        ev = []
-        for n in part.stripTies(inPlace=False).flatten().notes:
-            if n.duration.isGrace or n.quarterLength == 0:
-                continue
-            s, e = _q(n.offset), _q(n.offset) + _q(n.quarterLength)
-            for p in (n.pitches if n.isChord else (n.pitch,)):
-                ev.append((s, e, int(round(p.ps))))
-        if ev:
-            out.append(ev)
-    return out
-
-
-def _candidates(exclude: set[str]) -> list[tuple[str, int | None]]:
+def candidates(exclude: set[str]) -> list[str]:
     from music21 import corpus
 
-    items = []
+    out = []
     for p in corpus.getPaths():
         rel = str(p).split("/corpus/")[-1]
-        if not rel.startswith(SOURCES) or any(k in rel for k in SKIP):
+        if rel.split("/")[0] not in SOURCES or any(k in rel for k in SKIP):
             continue
-        stem = rel.rsplit(".", 1)[0] if rel.endswith((".mxl", ".abc", ".xml", ".krn")) else rel
-        if rel in exclude or stem in exclude:
+        if _stem(rel) in exclude:
             continue
-        items.append((rel, None))
-    return items
+        out.append(rel)
+    return sorted(out)
 
 
-def _load(rel: str, rng: np.random.Generator):
+def _scores(rel: str, rng: np.random.Generator, kind: str):
+    """(score, id) pairs of a corpus file: an ABC book gives up to three random tunes."""
     from music21 import corpus, stream
 
     s = corpus.parse(rel)
     if isinstance(s, stream.Opus):
         scores = list(s.scores)
-        if not scores:
-            return None, rel
-        j = int(rng.integers(len(scores)))
-        s = scores[j]
-        rel = f"{rel}#{j}"
-    return s, rel
+        picks = rng.permutation(len(scores))[:3]
+        return [(scores[int(j)], f"{rel}#{int(j)}") for j in picks]
+    return [(s, rel)]
 
 
-def render_one(rel: str, out: Path, rng: np.random.Generator, seconds: float, exclude: set[str],
-               meters: set[str] = METERS) -> dict | None:
+def _excerpts(score, rng: np.random.Generator, n: int, seconds: float):
+    """Up to ``n`` (first_measure, n_measures, tempo_bpm, meter) excerpts in one meter of
+    ``METERS``, from different places of the score, at random tempi."""
+    from music21 import stream
+    from truth_music21 import _measure_grid
+
+    measures = list(score.parts[0].getElementsByClass(stream.Measure))
+    if len(measures) < 4:
+        return []
+    grid = _measure_grid(score.parts[0], 0, len(measures) - 1)
+    starts = rng.permutation(len(grid))
+    out, used = [], []
+    for first in starts:
+        if len(out) >= n:
+            break
+        meter = grid[first][3].ratioString
+        if meter not in METERS:
+            continue
+        lo, hi = (52.0, 126.0) if meter in COMPOUND else (62.0, 172.0)
+        bpm = float(math.exp(rng.uniform(math.log(lo), math.log(hi))))
+        sec_per_ql = 60.0 / bpm / float(grid[first][3].beatDuration.quarterLength)
+        total, count = 0.0, 0
+        for _, length, _, ts in grid[first:]:
+            if ts.ratioString != meter or total >= seconds:
+                break
+            total += float(length) * sec_per_ql
+            count += 1
+        if total < 0.6 * seconds and first > 0:
+            continue
+        if total < 12.0 or any(first < b and a < first + count for a, b in used):
+            continue
+        out.append((int(first), count, bpm, meter))
+        used.append((int(first), int(first) + count))
+    return out
+
+
+def _drum_notes(truth: dict, meter: str, rng: np.random.Generator):
+    """(time_s, GM key, velocity) for one of a few patterns on the truth grid."""
+    beats, downs = truth["beats"], set(truth["downbeats"])
+    if not truth["downbeats"]:
+        return []
+    per_bar = {"4/4": 4, "3/4": 3, "2/4": 2, "6/8": 2, "9/8": 3, "12/8": 4}[meter]
+    sub = 3 if meter in COMPOUND else 2
+    pattern = int(rng.integers(3))  # 0: kick/snare + hats; 1: kick on 1 only; 2: hats and snare
+    hat_sub = sub * (2 if pattern == 1 and sub == 2 and rng.random() < 0.5 else 1)
+    out = []
+    ibi = float(np.median(np.diff(beats)))
+    pos = 0
+    for i, b in enumerate(beats):
+        if b < truth["downbeats"][0] - 1e-6:
+            continue
+        if b in downs:
+            pos = 0
+        if pos == 0 and pattern != 2:
+            out.append((b, 36, int(rng.integers(85, 110))))
+        elif per_bar == 4 and pos == 2 and pattern == 0:
+            out.append((b, 36, int(rng.integers(70, 95))))
+        elif pos % 2 == 1 or per_bar == 3:
+            out.append((b, 38, int(rng.integers(60, 90))))
+        nxt = beats[i + 1] if i + 1 < len(beats) else b + ibi
+        for k in range(hat_sub):
+            out.append((b + k * (nxt - b) / hat_sub, 42, 60 if k == 0 else 44))
+        pos += 1
+    return out
+
+
+def _velocities(events, truth_ql, rng: np.random.Generator, base: int, played: bool):
+    """MIDI velocities for one part's (start_ql, end_ql, midi) events."""
+    if not played:
+        return np.full(len(events), base)
+    starts = np.array([s for s, _, _ in events], float)
+    bar, beat = truth_ql["bar_ql"], truth_ql["beat_ql"]
+    phase = (starts - truth_ql["first_down_ql"]) % bar
+    accent = np.where(np.isclose(phase, 0.0) | np.isclose(phase, bar), truth_ql["acc_down"],
+                      np.where(np.isclose(phase % beat, 0.0) | np.isclose(phase % beat, beat),
+                               truth_ql["acc_beat"], 0.0))
+    bars = np.floor((starts - truth_ql["first_down_ql"]) / bar).astype(int)
+    dyn = truth_ql["dynamics"]
+    level = dyn[np.clip(bars - bars.min(), 0, len(dyn) - 1)]
+    v = base + level + accent + rng.normal(0.0, 6.0, len(events))
+    return np.clip(np.round(v), 25, 127).astype(int)
+
+
+def aligned(st) -> bool:
+    """Whether the note onsets sit on the truth's beat grid: ≥ 97 % of them on a 1/12-beat
+    lattice and ≥ 25 % on beats. Scores whose bars overflow (ornament runs, odd tuplets) move the
+    grid against the notes; those excerpts are dropped."""
+    onsets = np.array([s for evs in st.parts for s, _, _ in evs], float)
+    beats = np.asarray(st.beats_ql, float)
+    if len(onsets) < 8 or len(beats) < 4:
+        return False
+    i = np.clip(np.searchsorted(beats, onsets, side="right") - 1, 0, len(beats) - 1)
+    ph = (onsets - beats[i]) / st.beat_ql
+    lattice = np.abs(ph * 12 - np.round(ph * 12)) < 0.05
+    on_beat = np.abs(ph) < 0.005
+    return bool(lattice.mean() >= 0.97 and on_beat.mean() >= 0.25)
+
+
+def grid_truth(score, first: int, n_measures: int):
+    """Beats, downbeats (ql from the excerpt start), beat and bar length, meter and per-part note
+    events of ``n_measures`` measures from ``first``: ``truth_music21.extract_truth`` without the
+    chord, key and melody labels."""
+    from types import SimpleNamespace
+
+    from truth_music21 import _measure_grid, _pitch_events
+
+    grid = _measure_grid(score.parts[0], first, first + n_measures - 1)
+    ts = grid[0][3]
+    if len({g[3].ratioString for g in grid}) != 1:
+        return None
+    beat = Fraction(ts.beatDuration.quarterLength).limit_denominator(10080)
+    bar = Fraction(ts.barDuration.quarterLength).limit_denominator(10080)
+    q0, q1 = grid[0][0], grid[-1][0] + grid[-1][1]
+    beats, downbeats = [], []
+    for start, length, phase, _ in grid:
+        bar_start = start - phase
+        k = math.ceil((start - bar_start) / beat)
+        while bar_start + k * beat < start + length:
+            pos = bar_start + k * beat
+            beats.append(float(pos - q0))
+            if k % round(bar / beat) == 0:
+                downbeats.append(float(pos - q0))
+            k += 1
+    parts = [[(float(s), float(e), int(m)) for s, e, m in _pitch_events(p, q0, q1)]
+             for p in score.parts]
+    return SimpleNamespace(meter=ts.ratioString, beat_ql=float(beat), bar_ql=float(bar),
+                           beats_ql=beats, downbeats_ql=downbeats, parts=parts,
+                           end_ql=float(q1 - q0))
+
+
+def render_item(score, rid: str, excerpt, out: Path, name: str, rng: np.random.Generator,
+                kind: str) -> dict | None:
     import pretty_midi
-    from music21 import meter
 
-    score, rid = _load(rel, rng)
-    if score is None or rid in exclude:
+    first, n_meas, bpm, meter = excerpt
+    st = grid_truth(score, first, n_meas)
+    if (st is None or st.meter != meter or len(st.downbeats_ql) < 4 or not any(st.parts)
+            or not aligned(st)):
         return None
-    if rel.startswith(("ryansMammoth", "oneills", "essen", "airds", "miscFolk")) and \
-            rng.random() < 0.5:
-        return None  # keep the folk tunes (monophonic) a minority
-    sigs = {t.ratioString for t in score.recurse().getElementsByClass(meter.TimeSignature)}
-    if len(sigs) != 1 or not sigs <= meters or not score.parts:
-        return None
-    ts = next(iter(score.recurse().getElementsByClass(meter.TimeSignature)))
-    bar_ql, beat_ql = _q(ts.barDuration.quarterLength), _q(ts.beatDuration.quarterLength)
-    beats, downs = _grid(score.parts[0], bar_ql, beat_ql)
-    parts = _events(score)
-    if len(downs) < 6 or not parts:
-        return None
-    compound = ts.ratioString in ("6/8", "9/8", "12/8")
-    bpm = float(rng.uniform(70, 120 if compound else 160))
-    sec_per_ql = 60.0 / bpm / float(beat_ql)
-    total_ql = max(e for p in parts for _, e, _ in p)
-    # a random whole-bar excerpt of at most `seconds`
-    span_ql = _q(seconds / sec_per_ql)
-    starts = [d for d in downs if d + span_ql * Fraction(2, 3) <= total_ql] or [downs[0]]
-    q0 = starts[int(rng.integers(len(starts)))] if rng.random() < 0.6 else Fraction(0)
-    q1 = min(total_ql, q0 + span_ql)
     lead_in = float(rng.uniform(0.2, 1.5))
-
-    def t(q) -> float:
-        return lead_in + float(q - q0) * sec_per_ql
-
-    midi = pretty_midi.PrettyMIDI(initial_tempo=120.0)
+    sec_per_ql = 60.0 / bpm / st.beat_ql
+    truth = {"tempo_bpm": bpm, "meter": meter,
+             "beats": [lead_in + b * sec_per_ql for b in st.beats_ql],
+             "downbeats": [lead_in + d * sec_per_ql for d in st.downbeats_ql],
+             "melody": [[lead_in + a * sec_per_ql, lead_in + b * sec_per_ql, m]
+                        for a, b, m in (st.parts[0] if st.parts else [])],
+             "duration_seconds": lead_in + st.end_ql * sec_per_ql + 1.0}
+    played = bool(rng.random() < 0.6)
+    jitter = float(rng.uniform(0.004, 0.010)) if played and rng.random() < 0.5 else 0.0
+    n_bars = int(len(st.downbeats_ql)) + 2
+    walk = np.cumsum(rng.normal(0.0, 5.0, n_bars))
+    info = {"bar_ql": st.bar_ql, "beat_ql": st.beat_ql, "first_down_ql": st.downbeats_ql[0],
+            "acc_down": float(rng.uniform(0, 16)), "acc_beat": float(rng.uniform(0, 9)),
+            "dynamics": np.clip(walk - walk.mean(), -25, 25)}
+    midi = pretty_midi.PrettyMIDI(resolution=960, initial_tempo=120.0)
+    parts = [evs for evs in st.parts if evs]
     mel, acc, bass = (int(rng.choice(MELODY_PROGRAMS)), int(rng.choice(ACCOMP_PROGRAMS)),
                       int(rng.choice(BASS_PROGRAMS)))
-    for i, ev in enumerate(parts):
+    for i, evs in enumerate(parts):
         if i == 0:
-            prog, vel = mel, int(rng.integers(85, 110))
+            prog, base = mel, int(rng.integers(85, 112)) if played else 100
         elif i == len(parts) - 1 and len(parts) >= 3:
-            prog, vel = bass, int(rng.integers(60, 85))
+            prog, base = bass, int(rng.integers(55, 88)) if played else 72
         else:
-            prog, vel = acc, int(rng.integers(55, 80))
+            prog = acc if rng.random() < 0.7 else int(rng.choice(ACCOMP_PROGRAMS))
+            base = int(rng.integers(50, 85)) if played else 68
         inst = pretty_midi.Instrument(program=prog)
-        for s, e, p in ev:
-            if s >= q1 or e <= q0:
-                continue
-            inst.notes.append(pretty_midi.Note(velocity=vel, pitch=p, start=t(max(s, q0)),
-                                               end=t(min(e, q1))))
+        vel = _velocities(evs, info, rng, base, played)
+        for (s, e, m), v in zip(evs, vel):
+            shift = float(np.clip(rng.normal(0.0, jitter), -0.02, 0.02)) if jitter else 0.0
+            t0 = lead_in + s * sec_per_ql + shift
+            t1 = lead_in + e * sec_per_ql
+            if t1 - t0 > 0.01:
+                inst.notes.append(pretty_midi.Note(int(v), int(m), max(0.0, t0), t1))
         midi.instruments.append(inst)
-    end_ql = q1
-    drums = bool(rng.random() < 0.25)
-    beats = [b for b in beats if q0 <= b < end_ql]
-    downs = [d for d in downs if q0 <= d < end_ql]
-    if len(downs) < 6:
-        return None
+    drums = bool(rng.random() < 0.2)
     if drums:
         kit = pretty_midi.Instrument(program=0, is_drum=True)
-        sub = beat_ql / (3 if beat_ql % 3 == 0 or float(beat_ql) == 1.5 else 2)
-        q = downs[0] - (((downs[0] - q0) // sub) * sub)
-        per_bar = int(bar_ql / beat_ql)
-        while q < end_ql:
-            pos = (q - downs[0]) % bar_ql
-            if pos == 0:
-                kit.notes.append(pretty_midi.Note(100, 36, t(q), t(q) + 0.1))
-            elif pos % beat_ql == 0 and (per_bar == 3 or (pos // beat_ql) % 2 == 1):
-                kit.notes.append(pretty_midi.Note(85, 38, t(q), t(q) + 0.1))
-            kit.notes.append(pretty_midi.Note(60 if pos % beat_ql else 75, 42, t(q), t(q) + 0.05))
-            q += sub
+        for t, key, v in _drum_notes(truth, meter, rng):
+            kit.notes.append(pretty_midi.Note(v, key, t, t + 0.1))
         midi.instruments.append(kit)
-    truth = {"id": rid, "meter": ts.ratioString, "tempo_bpm": bpm, "drums": drums,
-             "beats": [t(b) for b in beats], "downbeats": [t(d) for d in downs]}
-    name = f"{len(list(out.glob('*.json'))):04d}"
     with tempfile.TemporaryDirectory() as tmp:
-        mid = Path(tmp) / "x.mid"
-        wav = Path(tmp) / "x.wav"
+        mid, wav = Path(tmp) / "x.mid", Path(tmp) / "x.wav"
         midi.write(str(mid))
-        subprocess.run(["fluidsynth", "-ni", "-g", "0.6", "-r", "22050", "-F", str(wav),
+        subprocess.run(["fluidsynth", "-ni", "-g", "0.5", "-r", str(SAMPLE_RATE), "-F", str(wav),
                         SOUNDFONT, str(mid)], check=True, capture_output=True)
-        subprocess.run(["sox", str(wav), "-c", "1", str(out / f"{name}.flac")], check=True)
+        import soundfile as sf
+
+        x, _ = sf.read(wav, dtype="float32", always_2d=True)
+        x = x.mean(axis=1)[int(round(FLUIDSYNTH_LATENCY_SECONDS * SAMPLE_RATE)):]
+        n = int(round(truth["duration_seconds"] * SAMPLE_RATE))
+        x = np.pad(x, (0, max(0, n - len(x))))[:n]
+        peak = float(np.abs(x).max())
+        if peak < 1e-4:
+            return None
+        sf.write(out / f"{name}.flac", (x * (0.89 / peak)).astype(np.float32), SAMPLE_RATE)
+    truth.update({"id": rid, "drums": drums, "played": played, "jitter_seconds": jitter,
+                  "kind": kind, "source": {"corpus_path": rid.split("#")[0],
+                                           "first_measure": first, "n_measures": n_meas}})
     (out / f"{name}.json").write_text(json.dumps(truth))
     return truth
+
+
+def check(out: Path) -> None:
+    """Print items whose note onsets do not favour their own beat grid (truth misaligned)."""
+    for js in sorted(out.glob("*.json")):
+        t = json.loads(js.read_text())
+        b = np.asarray(t["beats"])
+        onsets = np.array([m[0] for m in t["melody"]])
+        if len(b) < 4 or len(onsets) < 8:
+            continue
+        p = float(np.median(np.diff(b)))
+        ph = ((onsets - b[0]) / p) % 1.0
+        on = np.mean(np.minimum(ph, 1 - ph) < 0.02)
+        if on < 0.3:
+            print(f"{js.name}: only {on:.0%} of melody onsets on beats ({t['id']})")
 
 
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("out", type=Path)
-    ap.add_argument("--count", type=int, default=300)
+    ap.add_argument("--count", type=int, default=600)
     ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--seconds", type=float, default=40.0)
-    ap.add_argument("--meters", default=",".join(sorted(METERS)),
-                    help="comma-separated meters to render (default: all)")
-    ap.add_argument("--exclude", type=Path, nargs="*", default=[],
-                    help="accuracy truth JSONs (files or directories) or .txt lists of corpus "
-                         "paths whose pieces must not be used")
+    ap.add_argument("--seconds", type=float, default=32.0)
+    ap.add_argument("--kinds", default="chamber,chorale,folk",
+                    help="comma-separated source kinds (chamber, chorale, folk)")
+    ap.add_argument("--share", default="chamber:0.55,chorale:0.25,folk:0.2",
+                    help="target share of items per kind")
+    ap.add_argument("--check", action="store_true", help="only check an existing set")
     args = ap.parse_args(argv)
-    exclude: set[str] = set()
-    for m in args.exclude:  # accuracy truth files, a directory of them, or a list of paths
-        if m.suffix == ".txt":
-            for line in m.read_text().split():
-                exclude.update({line, line.rsplit(".", 1)[0]})
-            continue
-        files = sorted(m.glob("*.json")) if m.is_dir() else [m]
-        for f in files:
-            src = json.loads(f.read_text()).get("source") or {}
-            if "corpus_path" in src:
-                path = src["corpus_path"]
-                exclude.add(path.rsplit(".", 1)[0] if path.endswith((".mxl", ".abc")) else path)
-                exclude.add(path)
+    if args.check:
+        check(args.out)
+        return
     args.out.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(args.seed)
-    cands = _candidates(exclude)
-    order = rng.permutation(len(cands))
-    made = 0
-    for i in order:
-        if made >= args.count:
-            break
+    exclude = benchmark_stems()
+    kinds = set(args.kinds.split(","))
+    share = {k: float(v) for k, v in (s.split(":") for s in args.share.split(","))}
+    pool = {k: [c for c in candidates(exclude) if SOURCES[c.split("/")[0]][0] == k]
+            for k in kinds}
+    for k in pool:
+        pool[k] = [pool[k][i] for i in rng.permutation(len(pool[k]))]
+    made = {k: 0 for k in kinds}
+    total = len(list(args.out.glob("*.json")))
+    while total < args.count and any(pool.values()):
+        # the kind furthest below its share goes next
+        k = min((k for k in kinds if pool[k]),
+                key=lambda k: made[k] / max(share.get(k, 0.0), 1e-9))
+        rel = pool[k].pop()
         try:
-            if render_one(cands[i][0], args.out, rng, args.seconds, exclude,
-                          set(args.meters.split(","))):
-                made += 1
-                print(made, cands[i][0], file=sys.stderr)
+            for score, rid in _scores(rel, rng, k):
+                try:
+                    score = score.toSoundingPitch()
+                except Exception:  # noqa: BLE001 - music21 raises plain Exceptions
+                    pass
+                if len(score.parts) == 0:
+                    continue
+                for ex in _excerpts(score, rng, SOURCES[rel.split("/")[0]][1], args.seconds):
+                    if total >= args.count:
+                        break
+                    t = render_item(score, rid, ex, args.out, f"{total:04d}", rng, k)
+                    if t:
+                        total += 1
+                        made[k] += 1
+                        print(f"{total} {k} {rid} m{ex[0]}+{ex[1]} {ex[3]} {ex[2]:.0f} BPM "
+                              f"{'played' if t['played'] else 'flat'}"
+                              f"{' drums' if t['drums'] else ''}", file=sys.stderr, flush=True)
         except Exception as err:  # noqa: BLE001 - a corpus file music21 cannot handle is skipped
-            print("skip", cands[i][0], type(err).__name__, err, file=sys.stderr)
+            print("skip", rel, type(err).__name__, err, file=sys.stderr, flush=True)
 
 
 if __name__ == "__main__":

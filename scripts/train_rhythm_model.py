@@ -40,6 +40,8 @@ def load_items(dirs: list[Path], cache: Path | None) -> list[dict]:
     if cache and cache.exists():
         items = pickle.loads(cache.read_bytes())
         known = {it["path"] for it in items}
+        for it in items:  # no intermediate results of another model version
+            it["ctx"].levels, it["ctx"].bar_levels = {}, {}
     else:
         items, known = [], set()
     for d in dirs:
@@ -97,7 +99,7 @@ def fit_templates(items: list[dict], lag: float) -> dict[str, np.ndarray]:
             continue
         u = np.arange(n_bars * m * R._CELLS) / R._CELLS
         frames = (np.interp(u, np.arange(len(beats)), beats) + lag) * R._FPS
-        x = R._sample(ctx.streams, frames, peaks=False)
+        x = R._sample(ctx.streams[:3], frames, peaks=False)  # flux, note entries, bass flux
         x = x.reshape(3, n_bars, m * R._CELLS).mean(axis=1)
         acc.setdefault(meter, []).append(R._zrows(x))
     out = {k: R._zrows(np.mean(v, axis=0)) for k, v in acc.items()}
