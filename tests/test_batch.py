@@ -367,15 +367,22 @@ def test_refresh_batch_sigkilled_partway_then_resumed_does_every_track_once(song
     assert not leftovers(out)
     assert hashes(src) == before
     summary = json.loads((out / SUMMARY_NAME).read_text())
-    assert summary["tracks"]["skipped"] == len(done_first)
-    assert summary["tracks"]["done"] + len(done_first) == 7
+    # a track whose output and report were complete when the kill landed, but not yet
+    # recorded, is recovered from disk rather than rendered again (likelier now that a refresh
+    # is faster): it counts as skipped
+    recovered = summary["tracks"]["recovered"]
+    assert recovered <= len(workers)  # at most one in flight per worker
+    assert summary["tracks"]["skipped"] == len(done_first) + recovered
+    assert summary["tracks"]["done"] + summary["tracks"]["skipped"] == 7
     assert summary["cpu_hours"] > 0 and summary["energy"]["wh_per_audio_hour"] > 0
 
 
 def test_a_second_run_on_the_same_folder_is_refused_and_ctrl_c_stops_cleanly(tmp_path):
+    # each track takes 10 s, so the batch is still running when the second run and Ctrl-C come
+    # even on a loaded machine (Ctrl-C ends it at once; the test does not wait for the sleeps)
     src, out, lib = tmp_path / "src", tmp_path / "out", tmp_path / "lib.sqlite3"
     catalogue(src, 4)
-    proc = _start_cli_batch(src, out, lib, sleep="2", workers="1")
+    proc = _start_cli_batch(src, out, lib, sleep="10", workers="1")
     try:
         deadline = time.monotonic() + 60
         while not (out / LOCK_NAME).exists() or not _items(lib, out):

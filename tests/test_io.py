@@ -107,11 +107,11 @@ def test_save_is_atomic_and_leaves_no_temp_files(tmp_path, monkeypatch):
     dst = tmp_path / "out.wav"
     dst.write_bytes(b"previous version")
 
-    def broken_write(*args, **kwargs):
-        Path(args[0]).write_bytes(b"half a file")
+    def broken_write(self, *args, **kwargs):  # the disk fills up in the middle of the data
+        Path(self.name).write_bytes(b"half a file")
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(sf, "write", broken_write)
+    monkeypatch.setattr(sf.SoundFile, "write", broken_write)
     with pytest.raises(AudioFileError, match="No space left"):
         save(Audio(x, 44100), dst)
     assert dst.read_bytes() == b"previous version"  # the old file is intact
@@ -226,3 +226,40 @@ def test_stream_gives_the_same_clear_errors(tmp_path, case):
     with pytest.raises(AudioFileError, match=message):
         for _ in stream(path):
             pass
+
+
+def test_pcm_writes_round_to_nearest(tmp_path):
+    """16- and 24-bit files hold round(clip(x)·(2^(b−1) − 1)) exactly (rounded to nearest, not
+    truncated), in both channels."""
+    import soundfile as sf
+
+    from reissue.io import Audio, save
+
+    x = np.array([[0.5 / 32767, 1.6 / 32767, -1.6 / 32767, 1.2, -1.5, 0.25, -0.3, 0.0],
+                  [0.1, -0.1, 0.9999, -0.9999, 0.123456, -0.654321, 2.0, -2.0]], np.float32)
+    for subtype, full, dtype in (("PCM_16", 32767, "int16"), ("PCM_24", 8388607, "int32")):
+        save(Audio(x, 44100), tmp_path / "a.wav", subtype=subtype)
+        got = sf.read(tmp_path / "a.wav", dtype=dtype)[0].T.astype(np.int64)
+        if subtype == "PCM_24":
+            got >>= 8
+        want = np.rint(np.clip(x, -1, 1).astype(np.float32) * np.float32(full)).astype(np.int64)
+        assert np.array_equal(got, want), subtype
+
+
+@pytest.mark.parametrize("suffix", ["wav", "flac"])
+def test_writer_in_blocks_gives_the_bytes_of_one_save(tmp_path, rng, suffix):
+    """The streaming writer (used for long refreshes) writes exactly what save() writes."""
+    from reissue.io import AudioWriter
+
+    x = (rng.standard_normal((2, 44100 * 2 + 17)) * 0.3).astype(np.float32)
+    save(Audio(x, 44100), tmp_path / f"one.{suffix}")
+    with AudioWriter(tmp_path / f"blocks.{suffix}", 44100, 2) as out:
+        for i in range(0, x.shape[1], 10007):
+            out.write(x[:, i:i + 10007])
+    assert (tmp_path / f"one.{suffix}").read_bytes() == (tmp_path / f"blocks.{suffix}").read_bytes()
+    # an error inside the block leaves nothing behind
+    with pytest.raises(RuntimeError), AudioWriter(tmp_path / f"failed.{suffix}", 44100, 2) as out:
+        out.write(x[:, :1000])
+        raise RuntimeError("stop")
+    assert not any(p.name.startswith(".failed") or p.name.startswith("failed")
+                   for p in tmp_path.iterdir())

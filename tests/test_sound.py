@@ -248,3 +248,26 @@ def test_streaming_result_does_not_depend_on_block_size(rng, sample_rate):
     assert parts.noise_floor_dbfs == pytest.approx(whole.noise_floor_dbfs, abs=0.01)
     np.testing.assert_allclose(parts.short_term_lufs, whole.short_term_lufs, atol=1e-3)
     assert whole.clipped_samples == 10
+
+
+def test_meter_with_master_measures_matches_full_meter():
+    """The master's own output measures (K-weighted segments, exact true peak) stand in for the
+    meter's loudness and true-peak passes: same integrated loudness (±0.05 LU), LRA (±0.1 LU),
+    short-term curve (±0.1 LU) and true peak (exact)."""
+    from reissue.demo import render_demo
+    from reissue.produce.master import MasterTarget, master
+
+    y, rep = master(render_demo(noise=False), 44100, MasterTarget(loudness_lufs=-10.0))
+    full = S.SoundMeter(44100, 2)
+    full.process(y)
+    a = full.result()
+    fast = S.SoundMeter(44100, 2, loudness=False, true_peak=False)
+    fast.process(y)
+    b = fast.result(**rep.output_measures)
+    assert abs(a.integrated_lufs - b.integrated_lufs) < 0.05
+    assert abs(a.loudness_range_lu - b.loudness_range_lu) < 0.1
+    assert np.abs(np.array(a.short_term_lufs) - np.array(b.short_term_lufs)).max() < 0.1
+    assert a.true_peak_dbtp == pytest.approx(b.true_peak_dbtp, abs=1e-6)
+    assert (a.band_levels_db, a.noise_floor_dbfs) == (b.band_levels_db, b.noise_floor_dbfs)
+    with pytest.raises(ValueError):
+        S.SoundMeter(44100, 2, loudness=False).result()

@@ -11,6 +11,14 @@ Conventions
   ``identity`` and ``modernity`` with their components, the plan's layers, the restoration and
   master reports, and ``cost`` (CPU seconds per stage, wall seconds, peak MB, energy).
 * Deterministic: the same input, style, intensity, seed and version give identical bytes.
+* Memory: recordings up to 5 minutes are rendered whole (one pass, the master sees the whole
+  song); longer ones stream — the analysis from the file (:func:`reissue.analysis.analyze_path`),
+  the render in fixed 2-minute segments (:mod:`reissue.produce.blocks`) written as they come by
+  :class:`reissue.io.AudioWriter` (still atomic), the result measured on the way — so peak
+  memory follows the segment, not the song (``benchmarks/refresh.py --long``).
+* The result's loudness and true peak come from the master's own exact measurement of its
+  output (whole path); its other measures and the identity analyses (key, chords, melody,
+  sections) from one pass over the result, shared by the scores and the report's summary.
 """
 
 from __future__ import annotations
@@ -103,11 +111,81 @@ def _reference_curve(path: Path) -> dict[str, float]:
     return {c: round(v - ref, 2) for c, v in bands.items() if v > -140}
 
 
+def _render_streamed(path, analysis, plan, out_path, rate, subtype, tags, stem_folder,
+                     ref_curve, meter, step, segment_seconds):
+    """The block path of :func:`refresh`: render segment by segment straight into the output
+    writer, measuring the result (sound meter, mono analysis copy) on the way."""
+    import contextlib
+
+    import soxr
+
+    from .analysis import ANALYSIS_RATE
+    from .analysis.sound import SoundMeter
+    from .io import AudioWriter
+    from .produce.blocks import render_blocks
+
+    new_meter = SoundMeter(rate, 2)
+    resampler = soxr.ResampleStream(rate, ANALYSIS_RATE, 1, dtype="float32", quality="VHQ") \
+        if rate != ANALYSIS_RATE else None
+    # the result's mono analysis copy, preallocated from the known length (a list of pieces
+    # joined at the end would hold it twice: 0.3 GB more for an hour)
+    n_new = round(plan.duration_seconds * rate) if plan.duration_seconds > 0 else \
+        round(analysis.duration_seconds * rate)
+    y_new = np.zeros(int(n_new * ANALYSIS_RATE / rate) + 4096, np.float32)
+    filled = 0
+
+    def keep(piece: np.ndarray) -> None:
+        nonlocal y_new, filled
+        if filled + len(piece) > len(y_new):  # (only if the estimate was short)
+            y_new = np.concatenate([y_new[:filled], np.zeros(len(piece) + 4096, np.float32)])
+        y_new[filled:filled + len(piece)] = piece
+        filled += len(piece)
+
+    stem_paths: dict[str, Path] = {}
+    with contextlib.ExitStack() as stack:
+        writer = stack.enter_context(AudioWriter(out_path, rate, 2, subtype=subtype,
+                                                 tags_from=path, tags=tags, source=path))
+        stem_writers: dict[str, AudioWriter] = {}
+
+        def sink(block: np.ndarray) -> None:
+            with meter.stage("encode"):
+                writer.write(block)
+            with meter.stage("score"):
+                new_meter.process(block)
+                mono = block.mean(axis=0, dtype=np.float32)
+                keep(resampler.resample_chunk(mono) if resampler is not None else mono)
+
+        def stem_sink(name: str, block: np.ndarray) -> None:
+            with meter.stage("encode"):
+                if name not in stem_writers:
+                    target = stem_folder / f"{out_path.stem}.{name}.flac"
+                    stem_writers[name] = stack.enter_context(AudioWriter(target, rate, 2))
+                    stem_paths[name] = target
+                stem_writers[name].write(np.clip(block, -1, 1))
+
+        report = render_blocks(path, analysis, plan, sink, meter=meter,
+                               stem_sink=stem_sink if stem_folder is not None else None,
+                               reference_curve=ref_curve, progress=step,
+                               segment_seconds=segment_seconds)
+        step("save")
+    with meter.stage("score"):
+        if resampler is not None:
+            keep(resampler.resample_chunk(np.zeros(0, np.float32), last=True))
+        y_new = y_new[:filled]
+        new_sound = new_meter.result()
+    master_rep = dict(report["master"], segments=report["segment_masters"],
+                      loudness_after_lufs=round(new_sound.integrated_lufs, 3),
+                      true_peak_after_dbtp=round(new_sound.true_peak_dbtp, 3))
+    return (new_sound, y_new, writer.frames, stem_paths if stem_folder is not None else None,
+            report["restore"], master_rep)
+
+
 def refresh(path: str | os.PathLike, *, style: str = "auto", intensity: float = 0.7,
             seed: int = 1, out: str | os.PathLike | None = None,
             reference: str | os.PathLike | None = None, stems: str | os.PathLike | None = None,
             midi: str | os.PathLike | None = None, overwrite: bool = False,
-            progress: Callable[[str], None] | None = None) -> RefreshResult:
+            progress: Callable[[str], None] | None = None,
+            segment_seconds: float | None = None) -> RefreshResult:
     """Re-produce a song in a style; see the module notes.
 
     Parameters
@@ -132,15 +210,21 @@ def refresh(path: str | os.PathLike, *, style: str = "auto", intensity: float = 
         Replace existing outputs.
     progress : callable, optional
         Called with each stage's name as it starts.
+    segment_seconds : float, optional
+        Render in segments of this many seconds of the original, streaming the output
+        (:mod:`reissue.produce.blocks`): bounded memory whatever the length. Default: the
+        whole-signal render up to ``LONG_SECONDS`` (5 min), segments of ``SEGMENT_SECONDS``
+        (2 min) beyond.
     """
     from . import __version__
-    from .analysis import analysis_signal, analyze_signal
+    from .analysis import analysis_signal, analyze_path, analyze_signal
     from .analysis.frontend import beat_chroma, low_rate_features
     from .analysis.sound import SoundMeter
     from .arrange import plan as make_plan
     from .cost import CostMeter
     from .errors import AudioFileError, ParameterError
-    from .io import Audio, load, save
+    from .io import Audio, _open, load, save
+    from .produce.blocks import LONG_SECONDS, SEGMENT_SECONDS
     from .produce.render import render
     from .score import identity_score, modernity_score
     from .styles import choose_style, get_style
@@ -155,17 +239,31 @@ def refresh(path: str | os.PathLike, *, style: str = "auto", intensity: float = 
 
     step("decode")
     meter = CostMeter()
-    with meter.stage("decode"):
-        audio = load(path)
-    meter.cost.audio_seconds = audio.duration_seconds
+    with meter.stage("decode"), _open(path) as f:
+        rate, channels, frames, in_subtype = (int(f.samplerate), int(f.channels),
+                                              int(f.frames), f.subtype)
+    duration = frames / rate if rate > 0 else 0.0
+    if segment_seconds is None and duration > LONG_SECONDS:
+        segment_seconds = SEGMENT_SECONDS
+    blocks = segment_seconds is not None and frames > 0
+    audio = y = None
+    if not blocks:
+        with meter.stage("decode"):
+            audio = load(path)
+        rate, channels, in_subtype = audio.sample_rate, audio.channels, audio.subtype
+        duration = audio.duration_seconds
+    meter.cost.audio_seconds = duration
 
     step("analyse")
     with meter.stage("analysis"):
-        sound_meter = SoundMeter(audio.sample_rate, audio.channels)
-        sound_meter.process(audio.samples)
-        y = analysis_signal(audio.samples, audio.sample_rate)
-        analysis = analyze_signal(sound_meter.result(), y, audio.duration_seconds,
-                                  audio.sample_rate, audio.channels, file=str(path))
+        if blocks:  # streamed: the full-rate signal is never held whole
+            analysis = analyze_path(path)
+        else:
+            sound_meter = SoundMeter(rate, channels)
+            sound_meter.process(audio.samples)
+            y = analysis_signal(audio.samples, rate)
+            analysis = analyze_signal(sound_meter.result(), y, duration, rate, channels,
+                                      file=str(path))
     if style == "auto":
         name, why = choose_style(analysis)
         chosen = get_style(name)
@@ -189,29 +287,53 @@ def refresh(path: str | os.PathLike, *, style: str = "auto", intensity: float = 
         with meter.stage("reference"):
             ref_curve = _reference_curve(Path(reference))
 
-    rendered = render(audio.samples, audio.sample_rate, analysis, the_plan, meter=meter,
-                      keep_stems=stems is not None, reference_curve=ref_curve, progress=step)
+    subtype = in_subtype if in_subtype and in_subtype.startswith("PCM") else None
+    if subtype == "PCM_U8" or subtype == "PCM_S8":
+        subtype = "PCM_16"
+    subtype = subtype if out_path.suffix.lower() in (".wav", ".flac", ".aiff") else None
+    tags = {"comment": f"reissue {__version__}: {chosen.name}, intensity "
+                       f"{float(intensity):.2f}, seed {int(seed)}"}
+    stem_folder = Path(stems) if stems is not None else None
+    if stem_folder is not None:
+        stem_folder.mkdir(parents=True, exist_ok=True)
 
-    step("save")
-    with meter.stage("encode"):
-        new_audio = Audio(rendered.samples, audio.sample_rate)
-        subtype = audio.subtype if audio.subtype and audio.subtype.startswith("PCM") else None
-        if subtype == "PCM_U8" or subtype == "PCM_S8":
-            subtype = "PCM_16"
-        save(new_audio, out_path, subtype=subtype if out_path.suffix.lower() in
-             (".wav", ".flac", ".aiff") else None, tags_from=path,
-             tags={"comment": f"reissue {__version__}: {chosen.name}, intensity "
-                              f"{float(intensity):.2f}, seed {int(seed)}"})
-        stem_paths = None
-        if stems is not None:
-            folder = Path(stems)
-            folder.mkdir(parents=True, exist_ok=True)
-            stem_paths = {}
-            for name, data in rendered.stems.items():
-                stem_paths[name] = save(Audio(np.clip(data, -1, 1), audio.sample_rate),
-                                        folder / f"{out_path.stem}.{name}.flac")
-        midi_path = None
-        if midi is not None:
+    if blocks:
+        new_sound, y_new, out_frames, stem_paths, restore_rep, master_rep = _render_streamed(
+            path, analysis, the_plan, out_path, rate, subtype, tags, stem_folder, ref_curve,
+            meter, step, segment_seconds)
+    else:
+        rendered = render(audio.samples, rate, analysis, the_plan, meter=meter,
+                          keep_stems=stems is not None, reference_curve=ref_curve,
+                          progress=step)
+        del audio
+        restore_rep, master_rep = rendered.restore, rendered.master
+        out_frames = rendered.samples.shape[1]
+        step("save")
+        with meter.stage("encode"):
+            save(Audio(rendered.samples, rate), out_path, subtype=subtype, tags_from=path,
+                 tags=tags)
+            stem_paths = None
+            if stem_folder is not None:
+                stem_paths = {}
+                for name, data in rendered.stems.items():
+                    stem_paths[name] = save(Audio(np.clip(data, -1, 1), rate),
+                                            stem_folder / f"{out_path.stem}.{name}.flac")
+        step("score")
+        with meter.stage("score"):
+            # the master measured its output's loudness segments and true peak exactly: the
+            # meter does the rest (spectrum, stereo, noise, clipping) without K-weighting again
+            known = rendered.measures
+            new_meter = SoundMeter(rate, 2, loudness="loudness_segments" not in known,
+                                   true_peak="true_peak" not in known)
+            new_meter.process(rendered.samples)
+            new_sound = new_meter.result(loudness_segments=known.get("loudness_segments"),
+                                         true_peak=known.get("true_peak"))
+            y_new = analysis_signal(rendered.samples, rate)
+        del rendered
+
+    midi_path = None
+    if midi is not None:
+        with meter.stage("encode"):
             midi_path = Path(midi)
             fd, tmp = tempfile.mkstemp(prefix=f".{midi_path.name}.", suffix=".part.mid",
                                        dir=midi_path.parent if str(midi_path.parent) else ".")
@@ -223,12 +345,7 @@ def refresh(path: str | os.PathLike, *, style: str = "auto", intensity: float = 
                 Path(tmp).unlink(missing_ok=True)
                 raise
 
-    step("score")
     with meter.stage("score"):
-        new_meter = SoundMeter(audio.sample_rate, 2)
-        new_meter.process(rendered.samples)
-        new_sound = new_meter.result()
-        y_new = analysis_signal(rendered.samples, audio.sample_rate)
         from .analysis.form import analyze_form
         from .analysis.melody import analyze_melody
         from .analysis.tonal import analyze_tonal
@@ -240,6 +357,7 @@ def refresh(path: str | os.PathLike, *, style: str = "auto", intensity: float = 
         result_form = analyze_form(y_new, 22050, beats_seconds=beats_new,
                                    downbeats_seconds=the_plan.downbeats_seconds,
                                    features=spec_new)
+        del y_new
         orig_features = analysis.features if analysis.features is not None \
             else low_rate_features(y, 22050)
         orig_chroma = beat_chroma(orig_features, analysis.rhythm.beats_seconds)
@@ -254,8 +372,8 @@ def refresh(path: str | os.PathLike, *, style: str = "auto", intensity: float = 
 
     from .analysis import Analysis
 
-    result_analysis = Analysis(duration_seconds=rendered.samples.shape[1] / audio.sample_rate,
-                               sample_rate=audio.sample_rate, channels=2, sound=new_sound,
+    result_analysis = Analysis(duration_seconds=out_frames / rate,
+                               sample_rate=rate, channels=2, sound=new_sound,
                                tonal=result_tonal, melody=result_melody, form=result_form)
     report = {
         "software": {"name": "reissue", "version": __version__},
@@ -271,7 +389,7 @@ def refresh(path: str | os.PathLike, *, style: str = "auto", intensity: float = 
                       "original_components": {k: round(v, 4) for k, v in
                                               modern_orig.components.items()}},
         "plan": {k: v for k, v in the_plan.to_dict().items() if k != "time_map"},
-        "restoration": rendered.restore, "master": rendered.master,
+        "restoration": restore_rep, "master": master_rep,
         "cost": cost.to_dict(),
         "files": {"audio": str(out_path), "midi": str(midi_path) if midi_path else None,
                   "stems": {k: str(v) for k, v in (stem_paths or {}).items()}},

@@ -62,6 +62,51 @@ def _weighted(components: dict[str, float | None], weights: dict[str, float]) ->
     return float(sum(weights[k] * used[k] for k in used) / total) if total else 0.0
 
 
+def _mapped(tmap, items) -> list[tuple]:
+    """``(start, end, label)`` items with both times mapped into the result (one vectorised
+    call: mapping each time alone cost 0.1 CPU-s on a 3-minute song)."""
+    if not items:
+        return []
+    times = tmap.to_new(np.array([[float(s), float(e)] for s, e, *_ in items]))
+    return [(float(a), float(b), *rest) for (a, b), (_, _, *rest) in zip(times.tolist(), items)]
+
+
+#: Notes are matched within windows of this many seconds of onsets (see _note_f_measure).
+_MATCH_WINDOW_SECONDS = 300.0
+
+
+def _note_f_measure(ref_iv: np.ndarray, ref_hz: np.ndarray, est_iv: np.ndarray,
+                    est_hz: np.ndarray) -> float:
+    """mir_eval's note F-measure (onsets within 50 ms, pitch within 50 cents, offsets ignored),
+    with the matching done per ``_MATCH_WINDOW_SECONDS`` window of onsets.
+
+    ``mir_eval.transcription.match_notes`` builds float64 ``n_ref × n_est`` distance matrices:
+    ≈ 1 GB for an hour of melody notes. Notes are local, so matching within consecutive windows
+    (each note in the window of its onset) and adding the matches gives the same figure up to
+    the rare pair whose onsets straddle a window edge — exactly mir_eval's up to 5 minutes —
+    with memory linear in the length.
+    """
+    import mir_eval
+
+    if len(ref_iv) == 0 or len(est_iv) == 0:
+        return 0.0
+    width = _MATCH_WINDOW_SECONDS
+    end = max(float(ref_iv[:, 0].max()), float(est_iv[:, 0].max()))
+    ref_w = np.floor(np.maximum(ref_iv[:, 0], 0.0) / width).astype(int)
+    est_w = np.floor(np.maximum(est_iv[:, 0], 0.0) / width).astype(int)
+    matched = 0
+    for w in range(int(end // width) + 1):
+        r, e = ref_w == w, est_w == w
+        if r.any() and e.any():
+            matched += len(mir_eval.transcription.match_notes(
+                ref_iv[r], ref_hz[r], est_iv[e], est_hz[e], onset_tolerance=0.05,
+                pitch_tolerance=50.0, offset_ratio=None))
+    if matched == 0:
+        return 0.0
+    precision, recall = matched / len(est_iv), matched / len(ref_iv)
+    return float(2 * precision * recall / (precision + recall))
+
+
 def _key_for_mir_eval(key: str) -> str:
     return key if key and key != "N" else "C major"
 
@@ -102,8 +147,7 @@ def identity_score(original, plan, *, original_chroma: np.ndarray, result_chroma
         comps["key"] = float(mir_eval.key.weighted_score(
             _key_for_mir_eval(original.tonal.key), _key_for_mir_eval(result_tonal.key)))
         details["key"] = {"original": original.tonal.key, "result": result_tonal.key}
-        ref = [(float(tmap.to_new(s)), float(tmap.to_new(e)), lab)
-               for s, e, lab in original.tonal.chords if e > s]
+        ref = _mapped(tmap, [c for c in original.tonal.chords if c[1] > c[0]])
         est = [(s, e, lab) for s, e, lab in result_tonal.chords if e > s]
         if ref and est:
             ref_iv = np.array([[s, e] for s, e, _ in ref])
@@ -118,8 +162,7 @@ def identity_score(original, plan, *, original_chroma: np.ndarray, result_chroma
             if np.any(comparison >= 0):
                 comps["chords"] = float(mir_eval.chord.weighted_accuracy(comparison, durations))
     if result_melody is not None and original.melody is not None and original.melody.notes:
-        ref = [(float(tmap.to_new(s)), float(tmap.to_new(e)), p)
-               for s, e, p in original.melody.notes if e > s]
+        ref = _mapped(tmap, [n for n in original.melody.notes if n[1] > n[0]])
         est = [(s, e, p) for s, e, p in result_melody.notes if e > s]
         if ref and est:
             ref_iv = np.array([[s, e] for s, e, _ in ref])
@@ -128,9 +171,7 @@ def identity_score(original, plan, *, original_chroma: np.ndarray, result_chroma
             best, best_shift = 0.0, 0
             for shift in (0, -12, 12):
                 est_hz = 440.0 * 2 ** ((np.array([p for *_, p in est]) + shift - 69) / 12)
-                _, _, f, _ = mir_eval.transcription.precision_recall_f1_overlap(
-                    ref_iv, ref_hz, est_iv, est_hz, onset_tolerance=0.05, pitch_tolerance=50.0,
-                    offset_ratio=None)
+                f = _note_f_measure(ref_iv, ref_hz, est_iv, est_hz)
                 if f > best:
                     best, best_shift = float(f), shift
             comps["melody"] = best

@@ -227,8 +227,8 @@ class _Loudness:
     """K-weighted energies of 100 ms segments, accumulated block by block."""
 
     def __init__(self, sample_rate: int, channels: int):
-        self.sos = k_weighting_sos(sample_rate).astype(np.float32)
-        self.zi = np.zeros((channels, self.sos.shape[0], 2), np.float32)
+        self.sos = np.ascontiguousarray(k_weighting_sos(sample_rate), dtype=np.float64)
+        self.zi = np.zeros((channels, 4))  # 2 sections × 2 state values per channel
         self.weights = _channel_weights(channels)
         self.seg = _SEGMENT_SECONDS * sample_rate  # may be fractional (11025 Hz → 1102.5)
         self.pos = 0            # samples consumed
@@ -256,27 +256,14 @@ class _Loudness:
         while self._bound(last + 1) <= end:
             last += 1
         bounds = self._bound(np.arange(self.done + 1, last + 1)) - self.pos  # local indices
-        seg_len = int(self.seg) if self.seg == int(self.seg) else 0
-        out = np.empty((block.shape[0], len(bounds)))
-        tail = np.empty(block.shape[0])
-        for c in range(block.shape[0]):  # one channel at a time keeps memory low
-            y, self.zi[c] = scipy.signal.sosfilt(self.sos, block[c], zi=self.zi[c])
-            if len(bounds) == 0:
-                tail[c] = float(y @ y)
-                continue
-            first = int(bounds[0])
-            head = y[:first]
-            out[c, 0] = self.partial[c] + float(head @ head)
-            body_end = int(bounds[-1])
-            if seg_len and (body_end - first) == seg_len * (len(bounds) - 1):
-                body = y[first:body_end].reshape(len(bounds) - 1, seg_len)
-                out[c, 1:] = np.einsum("sk,sk->s", body, body)
-            elif len(bounds) > 1:
-                sq = np.square(y[first:body_end], dtype=np.float32)
-                out[c, 1:] = np.add.reduceat(sq, bounds[:-1] - first, dtype=np.float64)
-            rest = y[body_end:]
-            tail[c] = float(rest @ rest)
+        # K-weighted energy of the pieces between segment boundaries, per channel: piece 0
+        # completes the pending segment, the last one starts the next
+        pieces = np.zeros((block.shape[0], len(bounds) + 1))
+        _k_pieces()(block, self.sos, self.zi, bounds.astype(np.int64), pieces)
+        tail = pieces[:, -1]
         if len(bounds):
+            out = pieces[:, :-1]
+            out[:, 0] += self.partial
             self.energies.append(out)
             starts = self._bound(np.arange(self.done, last))
             self.sizes.append(np.diff(np.append(starts, self._bound(last))))
@@ -298,6 +285,64 @@ class _Loudness:
 
     def integrated(self) -> float:
         return _gated_integrated(self.windows(4))
+
+
+_K_PIECES = None
+
+
+def _k_pieces():
+    """The compiled K-weighting pass of :class:`_Loudness` (made on first use)."""
+    global _K_PIECES
+    if _K_PIECES is None:
+        from numba import njit
+
+        @njit(cache=True, nogil=True)
+        def run(x, sos, zi, bounds, out):  # pragma: no cover - JIT
+            """K-weight each channel of ``x`` (float64 transposed direct form II, state ``zi``
+            carried) and add the squared output of the pieces ``[0, b0), [b0, b1), …, [b_last,
+            n)`` to ``out[c, piece]``. Channels go in pairs, their recursions interleaved so the
+            two dependency chains overlap (≈ 3× faster than ``scipy.signal.sosfilt`` per
+            channel in float32, and float64 throughout)."""
+            b00, b01, b02, a01, a02 = sos[0, 0], sos[0, 1], sos[0, 2], sos[0, 4], sos[0, 5]
+            b10, b11, b12, a11, a12 = sos[1, 0], sos[1, 1], sos[1, 2], sos[1, 4], sos[1, 5]
+            channels, n = x.shape
+            nb = bounds.shape[0]
+            for c0 in range(0, channels, 2):
+                c1 = min(c0 + 1, channels - 1)
+                s01, s02, s11, s12 = zi[c0, 0], zi[c0, 1], zi[c0, 2], zi[c0, 3]
+                t01, t02, t11, t12 = zi[c1, 0], zi[c1, 1], zi[c1, 2], zi[c1, 3]
+                lo = 0
+                for q in range(nb + 1):
+                    hi = bounds[q] if q < nb else n
+                    e0 = 0.0
+                    e1 = 0.0
+                    for i in range(lo, hi):
+                        v = np.float64(x[c0, i])
+                        w = np.float64(x[c1, i])
+                        y0 = b00 * v + s01
+                        z0 = b00 * w + t01
+                        s01 = b01 * v - a01 * y0 + s02
+                        t01 = b01 * w - a01 * z0 + t02
+                        s02 = b02 * v - a02 * y0
+                        t02 = b02 * w - a02 * z0
+                        y1 = b10 * y0 + s11
+                        z1 = b10 * z0 + t11
+                        s11 = b11 * y0 - a11 * y1 + s12
+                        t11 = b11 * z0 - a11 * z1 + t12
+                        s12 = b12 * y0 - a12 * y1
+                        t12 = b12 * z0 - a12 * z1
+                        e0 += y1 * y1
+                        e1 += z1 * z1
+                    out[c0, q] += e0
+                    if c1 != c0:
+                        out[c1, q] += e1
+                    lo = hi
+                zi[c0, 0], zi[c0, 1], zi[c0, 2], zi[c0, 3] = s01, s02, s11, s12
+                if c1 != c0:
+                    zi[c1, 0], zi[c1, 1], zi[c1, 2], zi[c1, 3] = t01, t02, t11, t12
+
+        _K_PIECES = run
+    return _K_PIECES
 
 
 # --------------------------------------------------------------------------- true peak
@@ -774,14 +819,17 @@ class SoundMeter:
     -70.0
     """
 
-    def __init__(self, sample_rate: int, channels: int):
+    def __init__(self, sample_rate: int, channels: int, *, loudness: bool = True,
+                 true_peak: bool = True):
         self.sample_rate = int(sample_rate)
         self.channels = int(channels)
         self.frames = 0
         self.sum_squares = 0.0
         self.peak = 0.0
-        self._loudness = _Loudness(self.sample_rate, self.channels)
-        self._true_peak = _TruePeak(self.sample_rate, self.channels)
+        # ``loudness=False`` / ``true_peak=False``: the caller already knows them (the master
+        # measures its own output exactly) and passes them to :meth:`result`
+        self._loudness = _Loudness(self.sample_rate, self.channels) if loudness else None
+        self._true_peak = _TruePeak(self.sample_rate, self.channels) if true_peak else None
         self._spectrum = _Frames(self.sample_rate, self.channels)
         self._stereo = _Stereo()
         self._clipping = _Clipping(self.channels)
@@ -801,20 +849,50 @@ class SoundMeter:
         self.peak = max(self.peak, block_peak)
         self.sum_squares += sum(float(ch @ ch) for ch in block)
         self.frames += block.shape[1]
-        self._loudness.process(block)
-        self._true_peak.process(block, block_peak)
+        if self._loudness is not None:
+            self._loudness.process(block)
+        if self._true_peak is not None:
+            self._true_peak.process(block, block_peak)
         self._spectrum.process(block)
         self._stereo.process(block)
         self._clipping.process(block)
 
-    def result(self) -> SoundAnalysis:
-        """The measures of everything processed so far (call once, at the end)."""
-        blocks = self._loudness.windows(4)
+    def result(self, *, loudness_segments: tuple[np.ndarray, np.ndarray] | None = None,
+               true_peak: float | None = None) -> SoundAnalysis:
+        """The measures of everything processed so far (call once, at the end).
+
+        Parameters
+        ----------
+        loudness_segments : (energy, samples), optional
+            K-weighted energy (Σ over channels, BS.1770 weights) and length in samples of each
+            complete 100 ms segment — required when the meter was made with ``loudness=False``.
+        true_peak : float, optional
+            Linear true peak — required when the meter was made with ``true_peak=False``.
+        """
+        if self._loudness is not None:
+            series = self._loudness._series()
+        elif loudness_segments is not None:
+            series = (np.asarray(loudness_segments[0], np.float64),
+                      np.asarray(loudness_segments[1], np.float64))
+        else:
+            from ..errors import ParameterError
+
+            raise ParameterError("SoundMeter(loudness=False).result() needs loudness_segments")
+        if len(series[0]) == 0:
+            series = (np.zeros(1), np.array([max(self.frames, 1)]))
+        blocks = _window_loudness(*series, 4)
         integrated = _gated_integrated(blocks)
-        short = self._loudness.windows(30)
+        short = _window_loudness(*series, 30)
         lra = _lra(short)
         short = np.maximum(short, LOUDNESS_FLOOR_LUFS)
-        tp = _db20(self._true_peak.finish())
+        if self._true_peak is not None:
+            tp = _db20(self._true_peak.finish())
+        elif true_peak is not None:
+            tp = _db20(max(float(true_peak), self.peak))
+        else:
+            from ..errors import ParameterError
+
+            raise ParameterError("SoundMeter(true_peak=False).result() needs true_peak")
         sample_peak = _db20(self.peak)
         ms = self.sum_squares / max(self.frames * self.channels, 1)
         rms_db = 10.0 * math.log10(ms) if ms > 0 else LEVEL_FLOOR_DB

@@ -423,6 +423,9 @@ class MasterReport:
     glue: CompressionStats
     limiter: LimiterStats
     stages: tuple[str, ...] = field(default=())
+    #: The output's K-weighted 100 ms segment energies and lengths and its linear true peak
+    #: (for :meth:`reissue.analysis.sound.SoundMeter.result`); not part of the report dict.
+    output_measures: Mapping[str, Any] | None = field(default=None, repr=False, compare=False)
 
     @property
     def crest_limited(self) -> bool:
@@ -906,9 +909,14 @@ class TruePeakLimiter:
         x = check_audio(samples, sample_rate)
         return self._run(x, sample_rate, np.empty_like(x))
 
-    def _run(self, x: np.ndarray, sample_rate: int, out: np.ndarray
-             ) -> tuple[np.ndarray, LimiterStats]:
-        """The work of :meth:`process_report`, writing into ``out`` (not ``x``)."""
+    def _run(self, x: np.ndarray, sample_rate: int, out: np.ndarray,
+             measured: dict | None = None) -> tuple[np.ndarray, LimiterStats]:
+        """The work of :meth:`process_report`, writing into ``out`` (not ``x``).
+
+        ``measured``, if given, receives ``loudness_segments`` (the output's K-weighted energy
+        and length of each complete 100 ms segment, from the block energies under the final gain
+        curve) and ``true_peak`` (linear, exact): what a sound meter of the output would
+        measure, so the result need not be K-weighted and peak-searched again."""
         block = _block_size(sample_rate, 0.0003, divides=0.1 * sample_rate)
         oversample = 4 if sample_rate < 96000 else (2 if sample_rate < 192000 else 1)
         if oversample > 1:
@@ -989,11 +997,22 @@ class TruePeakLimiter:
             if over > 0.0:
                 margin += over + 0.01
             aim += off
+        scaled_db = 0.0
         if tp > self.ceiling_dbtp:  # still over after three renders: scale the excess away
             scale = self.ceiling_dbtp - tp - 0.001
+            scaled_db = scale
             out *= np.float32(10.0 ** (scale / 20.0))
             tp += scale
             loud_out += scale
+        if measured is not None:
+            n_seg = max(meter.n_seg, 1)
+            seg = K.segment_energy(meter.energy, point_db, meter.seg_of, n_seg)
+            if meter.n_seg == 0:
+                sizes = np.array([float(x.shape[1])])
+            else:
+                sizes = np.bincount(meter.seg_of, minlength=n_seg + 1)[:n_seg] * float(block)
+            measured["loudness_segments"] = (seg * 10.0 ** (scaled_db / 10.0), sizes)
+            measured["true_peak"] = 10.0 ** (tp / 20.0)
         lim_db = point_db - gain_db
         reducing = lim_db < -0.1
         limiting = (loud_in + gain_db) - loud_out if not silent else 0.0
@@ -1284,11 +1303,13 @@ def master(samples: np.ndarray, sample_rate: int, target: MasterTarget, *,
     glue = _NO_COMPRESSION
     if chain[1] is not None:
         y, glue = chain[1]._run(y, sample_rate, y, power)
-    y, limiter = chain[2]._run(y, sample_rate, np.empty_like(y))
+    measured: dict = {}
+    y, limiter = chain[2]._run(y, sample_rate, np.empty_like(y), measured)
     report = MasterReport(
         target=target, curve_source=source, loudness_before_lufs=loudness_before,
         loudness_after_lufs=limiter.loudness_out_lufs,
         true_peak_after_dbtp=limiter.true_peak_dbtp, eq_db=realised, eq_clamped=clamped,
         eq_distance_before_db=before, eq_residual_db=after, multiband=multiband, glue=glue,
-        limiter=limiter, stages=tuple(repr(s) for s in chain if s is not None))
+        limiter=limiter, stages=tuple(repr(s) for s in chain if s is not None),
+        output_measures=MappingProxyType(measured))
     return y, report

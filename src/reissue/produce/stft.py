@@ -8,8 +8,8 @@ Conventions
   smoothing inside ``fn`` sees its neighbours — and returns the same shape; only the block's own
   frames are kept. Memory is a few MB whatever the length.
 * Frame *k* is centred on sample ``k·hop`` (the signal is zero-padded by n_fft/2). Periodic Hann
-  analysis and synthesis windows, hop = n_fft/4, normalised by the summed squared window, so
-  ``process(x, identity) == x`` to float precision (tested).
+  analysis and synthesis windows for hop = n_fft/4, √Hann for hop = n_fft/2, normalised by the
+  summed squared window, so ``process(x, identity) == x`` to float precision (tested).
 * Why not ``scipy.signal.stft``/``istft``: on a 3-minute stereo track they took 3.2 and 1.4 CPU-s
   and a 250 MB complex array (measured); blocks of float32 ``scipy.fft`` transforms take ≈ 0.5 s
   for both directions together.
@@ -24,8 +24,13 @@ import numpy as np
 __all__ = ["process", "frame_count"]
 
 
-def _window(n_fft: int) -> np.ndarray:
-    return (0.5 - 0.5 * np.cos(2 * np.pi * np.arange(n_fft) / n_fft)).astype(np.float32)
+def _window(n_fft: int, hop: int | None = None) -> np.ndarray:
+    """Periodic Hann for hop = n_fft/4 (its square overlap-adds to a constant); its square root
+    for hop = n_fft/2 (√Hann analysis × √Hann synthesis = Hann, constant at 50 % overlap)."""
+    w = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(n_fft) / n_fft)
+    if hop is not None and n_fft // hop == 2:
+        w = np.sqrt(w)
+    return w.astype(np.float32)
 
 
 def frame_count(n: int, hop: int) -> int:
@@ -45,14 +50,16 @@ def process(x: np.ndarray, fn: Callable[[np.ndarray, int], np.ndarray], *, n_fft
     padded = np.zeros((c, (frames - 1) * hop + n_fft), np.float32)
     padded[:, pad:pad + n] = x
     view = np.lib.stride_tricks.sliding_window_view(padded, n_fft, axis=1)[:, ::hop]
-    win = _window(n_fft)
+    win = _window(n_fft, hop)
     ratio = n_fft // hop
     out = np.zeros_like(padded)
-    norm = np.zeros(padded.shape[1], np.float32)
-    w2 = win * win
-    for r in range(ratio):  # frames r, r+ratio, … tile the signal without overlapping
-        count = len(range(r, frames, ratio))
-        norm[r * hop: r * hop + count * n_fft] += np.tile(w2, count)
+    # Σ of the squared window over the frames covering each sample: the same overlap-add of
+    # hop-sized quarters as the signal below (periodic in the interior, tapering at the ends)
+    w2 = (win * win).reshape(ratio, hop)
+    norm_rows = np.zeros((frames + ratio - 1, hop), np.float32)
+    for q in range(ratio):
+        norm_rows[q:q + frames] += w2[q]
+    norm = norm_rows.ravel()
     for b in range(0, frames, block):
         lo, hi = max(0, b - context), min(frames, b + block + context)
         z = np.empty((c, hi - lo, n_fft // 2 + 1), np.complex64)
@@ -70,5 +77,7 @@ def process(x: np.ndarray, fn: Callable[[np.ndarray, int], np.ndarray], *, n_fft
                 acc[q:q + m] += seg[:, q * hop:(q + 1) * hop]
             s = b * hop
             out[ch, s:s + acc.size] += acc.ravel()
-    np.maximum(norm, 1e-8, out=norm)
-    return (out[:, pad:pad + n] / norm[pad:pad + n]).astype(np.float32)
+    inv = np.float32(1.0) / np.maximum(norm[pad:pad + n], np.float32(1e-8))
+    result = out[:, pad:pad + n]
+    result *= inv
+    return result
