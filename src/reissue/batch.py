@@ -35,22 +35,22 @@ Conventions
   (RAPL package counters when readable, otherwise CPU-seconds × W/core + GB × s × W/GB as in
   :mod:`reissue.cost`).
 
-Measured (2-core VM shared with other jobs, Python 3.12, ``benchmarks/batch.py``)
----------------------------------------------------------------------------------
-* 20 tracks × 3 min (wesnoth-music recordings looped and varied, 44.1 kHz stereo), modern-pop,
-  intensity 0.7: see the figures in the benchmark's output and the issue note — CPU-seconds per
-  audio minute ≈ 2.1 on one worker (≈ 28× real time per core), peak ≈ 1.1 GB per 3-minute track,
-  ≈ 0.37 Wh per audio hour (estimate method).
+Measured (2-core VM, Python 3.12, ``benchmarks/batch.py``)
+-----------------------------------------------------------
+* 20 tracks × 3 min (wesnoth-music recordings looped and varied, 44.1 kHz stereo FLAC),
+  modern-pop, intensity 0.7, each run pinned to as many cores as workers: 1 worker 30.0× real
+  time, 2 workers 53.9× — scaling efficiency 90 %; 1.88 CPU-s per audio minute (1.97 with two
+  workers sharing caches and memory bandwidth); peak ≈ 0.77 GB per 3-minute track; ≈ 0.33 Wh per
+  audio hour (estimate method above).
 * Memory over a long batch: 200 tracks of 6 s on 2 workers — a worker's resident size after a
-  track rose 237 → 249 MB over its first 5 tracks and 249 → 266 MB over the next 95, flattening
-  (+1 MB over the last 25): caches warming, not a leak (the engine calls ``malloc_trim`` after
-  each job, so the figure is what the worker holds).
-* Peak memory of one refresh grows ≈ 0.26 GB per minute of stereo 44.1 kHz input (0.51 GB at
-  1 min, 1.27 GB at 4 min, 2.81 GB at 10 min): ``refresh`` and the production stages hold the
-  whole signal (and several copies: layers, mix, the master's working set). A 60-minute input
-  needs ≈ 15–16 GB; the default per-track memory limit turns that into a clean ``limit.memory``
-  failure on a machine without the room. Bounded memory for long inputs needs a streaming
-  render (see the issue note).
+  track 251 MB over its first tenth of tracks, 269 MB over its last (≈ 100 tracks each, peak
+  300 MB); an earlier run's per-track series rose 237 → 249 MB over the first 5 tracks and
+  flattened (+1 MB over the last 25): caches warming, not a leak (the engine calls
+  ``malloc_trim`` after each job, so the figure is what the worker holds).
+* Long inputs: ``refresh`` renders recordings over 5 minutes in fixed segments
+  (:mod:`reissue.produce.blocks`), so a 60-minute stereo 44.1 kHz input peaks at ≈ 1.0 GB
+  (112 CPU-s); the default per-track memory limit (80 % of RAM shared among the workers) is a
+  guard against pathological files, not a limit a normal track meets.
 """
 
 from __future__ import annotations
