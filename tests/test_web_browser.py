@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from .webserver import pipeline_available, serve
+from .webserver import serve
 
 playwright = pytest.importorskip("playwright.sync_api")
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -150,7 +150,6 @@ def locate(segment: np.ndarray, reference: np.ndarray, guess: int, search: int) 
     return lo + best, float(ncc[best])
 
 
-@pytest.mark.skipif(not pipeline_available(), reason="analysis/production modules not merged yet")
 def test_upload_render_play_and_toggle_at_the_same_beat(tmp_path, browser):
     from reissue.arrange import TimeMap
     from reissue.demo import write_demo

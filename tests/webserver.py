@@ -22,15 +22,6 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def pipeline_available() -> bool:
-    """True when the analysis and production modules a real render needs are importable."""
-    import importlib.util
-
-    return all(importlib.util.find_spec(m) is not None for m in (
-        "reissue.analysis.rhythm", "reissue.analysis.tonal", "reissue.analysis.melody",
-        "reissue.produce.restore", "reissue.produce.master"))
-
-
 @contextmanager
 def serve(library: Path, *extra: str):
     """Start the server, wait until it answers, yield its base URL, stop it."""
