@@ -365,9 +365,15 @@ def refresh(path: str | os.PathLike, *, style: str = "auto", intensity: float = 
         identity = identity_score(analysis, the_plan, original_chroma=orig_chroma,
                                   result_chroma=new_chroma, result_tonal=result_tonal,
                                   result_melody=result_melody, result_form=result_form)
-        target = the_plan.master
+        # with --reference the master EQs toward the reference's curve, so that curve is the
+        # spectrum target modernity measures against (not the style's)
+        target = the_plan.master if ref_curve is None else \
+            {**the_plan.master, "curve_db": ref_curve}
         modern_new = modernity_score(new_sound, target)
         modern_orig = modernity_score(analysis.sound, target)
+        if ref_curve is not None:
+            for score in (modern_new, modern_orig):
+                score.details["spectrum_target"] = "reference"
     cost = meter.finish()
 
     from .analysis import Analysis
@@ -387,7 +393,8 @@ def refresh(path: str | os.PathLike, *, style: str = "auto", intensity: float = 
         "identity": identity.to_dict(),
         "modernity": {**modern_new.to_dict(), "original_score": round(modern_orig.score, 4),
                       "original_components": {k: round(v, 4) for k, v in
-                                              modern_orig.components.items()}},
+                                              modern_orig.components.items()},
+                      "original_details": modern_orig.details},
         "plan": {k: v for k, v in the_plan.to_dict().items() if k != "time_map"},
         "restoration": restore_rep, "master": master_rep,
         "cost": cost.to_dict(),
