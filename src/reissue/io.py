@@ -337,8 +337,10 @@ def load(path: str | os.PathLike, *, sample_rate: int | None = None, mono: bool 
     return Audio(samples, rate, path, subtype)
 
 
-def resample(samples: np.ndarray, from_rate: int, to_rate: int) -> np.ndarray:
-    """Resample ``(channels, frames)`` float32 with soxr (very high quality, linear phase).
+def resample(samples: np.ndarray, from_rate: int, to_rate: int, *,
+             quality: str = "VHQ") -> np.ndarray:
+    """Resample ``(channels, frames)`` float32 with soxr (linear phase; very high quality by
+    default, ``quality="HQ"`` for analysis copies).
 
     The output keeps the time origin (no added delay), so event times are preserved.
     """
@@ -346,7 +348,7 @@ def resample(samples: np.ndarray, from_rate: int, to_rate: int) -> np.ndarray:
 
     if from_rate == to_rate:
         return samples
-    out = soxr.resample(samples.T, from_rate, to_rate, quality="VHQ")
+    out = soxr.resample(samples.T, from_rate, to_rate, quality=quality)
     return np.ascontiguousarray(out.T, dtype=np.float32)
 
 

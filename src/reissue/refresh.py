@@ -119,13 +119,14 @@ def _render_streamed(path, analysis, plan, out_path, rate, subtype, tags, stem_f
 
     import soxr
 
-    from .analysis import ANALYSIS_RATE
+    from .analysis import ANALYSIS_QUALITY, ANALYSIS_RATE
     from .analysis.sound import SoundMeter
     from .io import AudioWriter
     from .produce.blocks import render_blocks
 
     new_meter = SoundMeter(rate, 2)
-    resampler = soxr.ResampleStream(rate, ANALYSIS_RATE, 1, dtype="float32", quality="VHQ") \
+    resampler = soxr.ResampleStream(rate, ANALYSIS_RATE, 1, dtype="float32",
+                                     quality=ANALYSIS_QUALITY) \
         if rate != ANALYSIS_RATE else None
     # the result's mono analysis copy, preallocated from the known length (a list of pieces
     # joined at the end would hold it twice: 0.3 GB more for an hour)

@@ -34,6 +34,9 @@ __all__ = ["Analysis", "analyze", "analyze_path", "analyze_signal", "analysis_si
 
 #: Sample rate of the mono copy every musical analysis works on.
 ANALYSIS_RATE = 22050
+#: soxr quality of that copy: "HQ" (20-bit, stop band ≈ −120 dB) is far beyond what any feature
+#: reads (≤ 80 dB of range) and ≈ 30 % cheaper than "VHQ" (0.05 vs 0.07 CPU-s for 3 minutes).
+ANALYSIS_QUALITY = "HQ"
 #: The parts :func:`analyze` can compute ("sound" is always computed).
 PARTS = ("rhythm", "tonal", "melody", "form", "mood", "era")
 
@@ -83,11 +86,11 @@ class Analysis:
 
 
 def analysis_signal(samples: np.ndarray, sample_rate: int) -> np.ndarray:
-    """The mono 22.05 kHz copy every musical analysis works on (channel mean, soxr VHQ)."""
+    """The mono 22.05 kHz copy every musical analysis works on (channel mean, soxr HQ)."""
     from ..io import resample
 
     mono = samples.mean(axis=0, dtype=np.float32)[None] if samples.shape[0] > 1 else samples
-    return resample(mono, sample_rate, ANALYSIS_RATE)[0]
+    return resample(mono, sample_rate, ANALYSIS_RATE, quality=ANALYSIS_QUALITY)[0]
 
 
 def analyze(audio, sample_rate: int | None = None, *, parts=PARTS) -> Analysis:
@@ -156,7 +159,7 @@ def analyze_path(path: str | os.PathLike, *, parts=PARTS, block_seconds: float =
                 y = np.zeros(int(info.frames * ANALYSIS_RATE / info.sample_rate) + 64, np.float32)
                 if info.sample_rate != ANALYSIS_RATE:
                     resampler = soxr.ResampleStream(info.sample_rate, ANALYSIS_RATE, 1,
-                                                    dtype="float32", quality="VHQ")
+                                                    dtype="float32", quality=ANALYSIS_QUALITY)
         meter.process(block)
         if wanted:
             mono = block.mean(axis=0, dtype=np.float32)

@@ -55,7 +55,7 @@ def low_rate_features(y: np.ndarray, sample_rate: int) -> LowRateFeatures:
 
     x = y.astype(np.float32, copy=False)
     if sample_rate != LOW_RATE:
-        x = resample(x[None], sample_rate, LOW_RATE)[0]
+        x = resample(x[None], sample_rate, LOW_RATE, quality="HQ")[0]
     pad = np.pad(x, (_N_FFT // 2, _N_FFT // 2))
     frames = np.lib.stride_tricks.sliding_window_view(pad, _N_FFT)[::_HOP]
     n = len(frames)

@@ -280,11 +280,19 @@ def _salience_kernel(spec, sal, bin_weight, bins_per_octave, fmin, bin_hz, kmax,
                 pos = pos1 - harm_offset[h]
                 if pos < -half_width:
                     break
-                v = mag * harm_weight[h]
+                v = np.float32(mag * harm_weight[h])  # float32 votes into a float32 row
                 fl = int(np.floor(pos))
                 q = int((pos - fl) * n_phase)  # kernel weights for bins fl-hw+1 … fl+hw
                 j0 = fl - hw + 1
-                if j0 >= 0 and j0 + width <= n_bins:
+                if width == 6 and j0 >= 0 and j0 + 6 <= n_bins:  # the default ±3 bins, unrolled
+                    kq = kernel[q]
+                    row[j0] += v * kq[0]
+                    row[j0 + 1] += v * kq[1]
+                    row[j0 + 2] += v * kq[2]
+                    row[j0 + 3] += v * kq[3]
+                    row[j0 + 4] += v * kq[4]
+                    row[j0 + 5] += v * kq[5]
+                elif j0 >= 0 and j0 + width <= n_bins:
                     for m in range(width):
                         row[j0 + m] += v * kernel[q, m]
                 else:

@@ -132,6 +132,7 @@ def render(samples: np.ndarray, sample_rate: int, analysis, plan, *,
         if env is not None:
             mix *= np.sqrt(env)  # the original ducks at half the depth (in dB)
     step("layers")
+    tmp = None
     for part in plan.parts:
         if not part.notes:
             continue
@@ -149,12 +150,18 @@ def render(samples: np.ndarray, sample_rate: int, analysis, plan, *,
             if env is not None and part.name in ("bass", "chords"):
                 mono *= env
             left, right = _pan_gains(part.pan)
-            mix[0] += left * mono
-            mix[1] += right * mono
             if keep_stems:
                 out.stems[part.name] = np.stack([left * mono, right * mono])
+            # the right channel first, from the unscaled layer, then the layer scaled in place
+            # for the left: no full-length temporaries (each would be fresh, zeroed memory)
+            if tmp is None:
+                tmp = np.empty_like(mono)
+            np.multiply(mono, right, out=tmp)
+            mix[1] += tmp
+            mono *= left
+            mix[0] += mono
         del mono
-    del env
+    del env, tmp
 
     step("master")
     with meter.stage("master"):

@@ -98,4 +98,7 @@ def attenuate_percussive(samples: np.ndarray, sample_rate: int, *, db: float) ->
     # drums sit in the middle of a stereo mix: process the mid only (half the cost), keep the side
     mid, side = 0.5 * (x[0] + x[1]), 0.5 * (x[0] - x[1])
     mid = process(mid[None], push_back, n_fft=_N_FFT, hop=_HOP, context=_TIME_WIDTH // 2 + 1)[0]
-    return np.stack([mid + side, mid - side]).astype(np.float32)
+    out = np.empty(x.shape, np.float32)  # L = M + S, R = M − S, written in place (no stack copy)
+    np.add(mid, side, out=out[0])
+    np.subtract(mid, side, out=out[1])
+    return out
