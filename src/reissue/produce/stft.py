@@ -53,13 +53,6 @@ def process(x: np.ndarray, fn: Callable[[np.ndarray, int], np.ndarray], *, n_fft
     win = _window(n_fft, hop)
     ratio = n_fft // hop
     out = np.zeros_like(padded)
-    # Σ of the squared window over the frames covering each sample: the same overlap-add of
-    # hop-sized quarters as the signal below (periodic in the interior, tapering at the ends)
-    w2 = (win * win).reshape(ratio, hop)
-    norm_rows = np.zeros((frames + ratio - 1, hop), np.float32)
-    for q in range(ratio):
-        norm_rows[q:q + frames] += w2[q]
-    norm = norm_rows.ravel()
     for b in range(0, frames, block):
         lo, hi = max(0, b - context), min(frames, b + block + context)
         z = np.empty((c, hi - lo, n_fft // 2 + 1), np.complex64)
@@ -77,7 +70,36 @@ def process(x: np.ndarray, fn: Callable[[np.ndarray, int], np.ndarray], *, n_fft
                 acc[q:q + m] += seg[:, q * hop:(q + 1) * hop]
             s = b * hop
             out[ch, s:s + acc.size] += acc.ravel()
-    inv = np.float32(1.0) / np.maximum(norm[pad:pad + n], np.float32(1e-8))
     result = out[:, pad:pad + n]
-    result *= inv
+    _normalise(result, win, hop, frames, pad)
     return result
+
+
+def _normalise(result: np.ndarray, win: np.ndarray, hop: int, frames: int, pad: int) -> None:
+    """Divide by the summed squared window of the frames covering each sample, in place.
+
+    Padded row ``r`` (samples ``r·hop … r·hop + hop − 1``) is covered by frames ``r − q`` for
+    the window quarters ``q`` with ``0 ≤ r − q < frames``: every interior row by all of them (one
+    hop-periodic vector), only the first and last ``ratio − 1`` rows by fewer — so no
+    full-length normalisation array is built (``pad`` is a multiple of ``hop``)."""
+    ratio = len(win) // hop
+    w2 = (win * win).reshape(ratio, hop)
+    n = result.shape[1]
+
+    def inv(r: int) -> np.ndarray:
+        acc = np.zeros(hop, np.float32)
+        for q in range(ratio):  # the same summation order as an overlap-add of the quarters
+            if 0 <= r - q < frames:
+                acc += w2[q]
+        return np.float32(1.0) / np.maximum(acc, np.float32(1e-8))
+
+    first, last = pad // hop, (pad + n - 1) // hop  # padded rows holding output samples
+    lo, hi = max(first, ratio - 1), min(last, frames - 1)  # interior rows, all frames present
+    for r in range(first, last + 1):
+        if lo <= r <= hi and r != hi:
+            continue  # the interior, below (the last interior row may be partial)
+        a, b = r * hop - pad, min(n, (r + 1) * hop - pad)
+        result[:, a:b] *= inv(r)[:b - a]
+    if hi > lo:
+        body = result[:, (lo * hop - pad):(hi * hop - pad)]
+        body.reshape(body.shape[0], hi - lo, hop)[...] *= inv(lo)
