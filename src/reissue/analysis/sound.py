@@ -287,6 +287,18 @@ class _Loudness:
         return _gated_integrated(self.windows(4))
 
 
+def k_weighted_block_energy(samples: np.ndarray, sample_rate: int, block: int) -> np.ndarray:
+    """Energy of the K-weighted signal (BS.1770 pre-filter, zero initial state) in each piece of
+    ``block`` samples, per channel: float64 ``(channels, ⌈n / block⌉)``, the last piece possibly
+    shorter. The one compiled K-weighting pass, shared with the master's loudness control."""
+    x = np.ascontiguousarray(samples, dtype=np.float32)
+    channels, n = x.shape
+    bounds = np.arange(block, n, block, dtype=np.int64)
+    out = np.zeros((channels, bounds.size + 1))
+    _k_pieces()(x, k_weighting_sos(sample_rate), np.zeros((channels, 4)), bounds, out)
+    return out
+
+
 _K_PIECES = None
 
 

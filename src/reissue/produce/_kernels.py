@@ -12,8 +12,8 @@ Conventions
 
 Why compiled: every pass over a 3-minute stereo track is 16 M samples; a numpy expression that
 needs three temporaries costs more than the fused loop here (measured in ``benchmarks/master.py``).
-scipy's ``sosfilt`` runs at ≈ 9 ns per sample and section here, the fused two-channel K-weighting
-loop below at ≈ 1.5 ns per sample and section, because the two channels' recursions interleave.
+(The K-weighting pass is :func:`reissue.analysis.sound.k_weighted_block_energy`, shared with the
+sound meter.)
 """
 
 from __future__ import annotations
@@ -24,22 +24,6 @@ import numpy as np
 from numba import njit
 
 _TINY = 1e-30
-
-
-@njit(cache=True, nogil=True)
-def k_weighted_block_energy(x, sos, block):  # pragma: no cover - compiled
-    """Σ over channels of the squared K-weighted signal in each block (float64, ``n_blocks``).
-
-    ``sos`` is the (2, 6) K-weighting cascade (:func:`reissue.analysis.sound.k_weighting_sos`).
-    """
-    channels, n = x.shape
-    energy = np.zeros((n + block - 1) // block)
-    state = np.zeros(8)
-    for c0 in range(0, channels, 2):
-        state[:] = 0.0
-        _k_chunk(x[c0], x[min(c0 + 1, channels - 1)], 0, n, block, sos, state, energy,
-                 c0 + 1 < channels)
-    return energy
 
 
 @njit(cache=True, nogil=True, fastmath=True)
@@ -98,64 +82,16 @@ def _fill(pad, xc, lo, width, n):  # pragma: no cover - compiled
             pad[j] = xc[idx] if (idx >= 0 and idx < n) else np.float32(0.0)
 
 
-@njit(cache=True, nogil=True)
-def _k_chunk(left_ch, right_ch, lo, hi, block, sos, state, energy, pair):  # pragma: no cover
-    """K-weight samples ``[lo, hi)`` of one or two channels (state carried), adding each
-    block's squared output (summed over the channels) to ``energy``.
-
-    Transposed direct form II in float64; ``state`` holds 2 channels × 2 sections × 2 values.
-    The two channels' recursions are interleaved so they overlap in the pipeline.
-    """
-    b00, b01, b02, a01, a02 = sos[0, 0], sos[0, 1], sos[0, 2], sos[0, 4], sos[0, 5]
-    b10, b11, b12, a11, a12 = sos[1, 0], sos[1, 1], sos[1, 2], sos[1, 4], sos[1, 5]
-    s01, s02, s11, s12 = state[0], state[1], state[2], state[3]
-    t01, t02, t11, t12 = state[4], state[5], state[6], state[7]
-    k = lo // block
-    end = min(hi, (k + 1) * block)
-    i = lo
-    while i < hi:
-        acc = 0.0
-        for j in range(i, end):
-            v = np.float64(left_ch[j])
-            w = np.float64(right_ch[j])
-            y0 = b00 * v + s01
-            z0 = b00 * w + t01
-            s01 = b01 * v - a01 * y0 + s02
-            t01 = b01 * w - a01 * z0 + t02
-            s02 = b02 * v - a02 * y0
-            t02 = b02 * w - a02 * z0
-            y1 = b10 * y0 + s11
-            z1 = b10 * z0 + t11
-            s11 = b11 * y0 - a11 * y1 + s12
-            t11 = b11 * z0 - a11 * z1 + t12
-            s12 = b12 * y0 - a12 * y1
-            t12 = b12 * z0 - a12 * z1
-            acc += y1 * y1 + (z1 * z1 if pair else 0.0)
-        energy[k] += acc
-        i = end
-        k += 1
-        end = min(hi, (k + 1) * block)
-    state[0], state[1], state[2], state[3] = s01, s02, s11, s12
-    state[4], state[5], state[6], state[7] = t01, t02, t11, t12
-
-
 @njit(cache=True, nogil=True, fastmath=True)
-def block_stats(x, block, sos, sums):  # pragma: no cover - compiled
-    """One pass over ``x``, per block: K-weighted energy summed over channels (float64), the
-    sample peak over channels (float32) and, if ``sums``, per channel ``Σ x`` and ``Σ j·x``
-    (``j`` = index within the block; float64 (channels, n_blocks)), from which the mean of
-    ``x`` times any piecewise-linear gain follows exactly."""
+def block_peak_sums(x, block, sums):  # pragma: no cover - compiled
+    """One pass over ``x``, per block: the sample peak over channels (float32) and, if ``sums``,
+    per channel ``Σ x`` and ``Σ j·x`` (``j`` = index within the block; float64 (channels,
+    n_blocks)), from which the mean of ``x`` times any piecewise-linear gain follows exactly."""
     channels, n = x.shape
     nb = (n + block - 1) // block
-    energy = np.zeros(nb)
     peak = np.zeros(nb, np.float32)
     s0 = np.zeros((channels, nb if sums else 0))
     s1 = np.zeros((channels, nb if sums else 0))
-    state = np.zeros(8)
-    for c0 in range(0, channels, 2):
-        state[:] = 0.0
-        _k_chunk(x[c0], x[min(c0 + 1, channels - 1)], 0, n, block, sos, state, energy,
-                 c0 + 1 < channels)
     for c in range(channels):
         xc = x[c]
         for k in range(nb):
@@ -174,7 +110,7 @@ def block_stats(x, block, sos, sums):  # pragma: no cover - compiled
             if sums:
                 s0[c, k] = t0
                 s1[c, k] = t1
-    return energy, peak, s0, s1
+    return peak, s0, s1
 
 
 @njit(cache=True, nogil=True, fastmath=True)

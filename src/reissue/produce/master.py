@@ -178,7 +178,7 @@ class _LoudnessBlocks:
 
     @classmethod
     def of(cls, samples: np.ndarray, sample_rate: int, block: int) -> "_LoudnessBlocks":
-        energy = K.k_weighted_block_energy(samples, sound.k_weighting_sos(sample_rate), block)
+        energy = sound.k_weighted_block_energy(samples, sample_rate, block).sum(axis=0)
         return cls(energy, samples.shape[1], sample_rate, block)
 
     def lufs(self, point_db: np.ndarray | None = None) -> float:
@@ -924,8 +924,8 @@ class TruePeakLimiter:
             left = sound._TP_HALF_TAPS - 1
         else:
             kernels, left = np.zeros((0, 1), np.float32), 0
-        sos = sound.k_weighting_sos(sample_rate)
-        energy, sample_peak, sum0, sum1 = K.block_stats(x, block, sos, self.remove_dc)
+        energy = sound.k_weighted_block_energy(x, sample_rate, block).sum(axis=0)
+        sample_peak, sum0, sum1 = K.block_peak_sums(x, block, self.remove_dc)
         meter = _LoudnessBlocks(energy, x.shape[1], sample_rate, block)
         loud_in = meter.lufs()
         silent = loud_in <= sound.LOUDNESS_FLOOR_LUFS or float(sample_peak.max()) <= 0.0
