@@ -113,3 +113,28 @@ def test_stft_process_half_overlap_reconstructs(rng):
     assert np.max(np.abs(process(x, lambda z, first: z, n_fft=2048, hop=1024) - x)) < 1e-5
     y = process(x, lambda z, first: z * np.float32(0.5), n_fft=2048, hop=1024)
     assert np.max(np.abs(y - 0.5 * x)) < 1e-5
+
+
+@pytest.mark.parametrize("tonic", [2, 7, 10])
+def test_drum_kit_is_tuned_to_the_key(tonic):
+    """A tuned kit's pitched drums (kick, snare body, toms) sit on the tonic and the fifth:
+    a groove of kick, snare and toms alone reads as a key on that tonic (major or minor), and
+    the kick's body is the tonic within a tritone of its untuned pitch. Untuned, the punchy
+    kick sits at 52 Hz (≈ G#1) whatever the song."""
+    from reissue.analysis.tonal import PITCH_NAMES, analyze_tonal
+
+    sr = 22050
+    kit = ins.instrument("punchy", drums=True, seed=1, tonic_pc=tonic)
+    kick = kit.drums[36]
+    midi = 69 + 12 * np.log2(kick.f1 / 440.0)
+    assert abs(midi - round(midi)) < 1e-9 and round(midi) % 12 == tonic
+    assert abs(midi - (69 + 12 * np.log2(52.0 / 440.0))) <= 6.0
+    notes, beat = [], 0.5
+    for bar in range(16):
+        t0 = bar * 4 * beat
+        notes += [ins.Note(t0, 0.2, 36, 1.0), ins.Note(t0 + beat, 0.2, 38, 0.9),
+                  ins.Note(t0 + 2 * beat, 0.2, 36, 1.0), ins.Note(t0 + 3 * beat, 0.2, 38, 0.9),
+                  ins.Note(t0 + 3.5 * beat, 0.2, 45 + 2 * (bar % 3), 0.8)]
+    y = ins.render(notes, kit, sr, int(16 * 4 * beat * sr) + sr, np.random.default_rng(0))
+    key = analyze_tonal(y, sr).key
+    assert key.split()[0] == PITCH_NAMES[tonic], key

@@ -148,6 +148,7 @@ class Plan:
     master: dict
     reasons: tuple[str, ...] = field(default=())
     duration_seconds: float = 0.0
+    tonic_pc: int | None = None  # the key's tonic (C = 0): the drums are tuned to it
 
     def part(self, name: str) -> Part | None:
         return next((p for p in self.parts if p.name == name), None)
@@ -163,6 +164,8 @@ class Plan:
             "sections": [{"start_seconds": round(a, 3), "end_seconds": round(b, 3),
                           "label": lab, "energy": round(e, 3)} for a, b, lab, e in self.sections],
             "reasons": list(self.reasons),
+            "drums_tuned_to": None if self.tonic_pc is None else
+            ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")[self.tonic_pc],
         }
 
     def to_midi(self):
@@ -381,7 +384,15 @@ def plan(analysis, style, *, intensity: float, seed: int) -> Plan:
         duck_db=mix["duck_db"] * intensity,
         duck_release_seconds=mix["duck_release_beats"] * 60.0 / max(rhythm.tempo_bpm * ratio, 1),
         kick_seconds=tuple(kicks), restore=dict(style.restore), master=master,
-        reasons=tuple(reasons), duration_seconds=new_duration)
+        reasons=tuple(reasons), duration_seconds=new_duration, tonic_pc=_tonic_pc(tonal.key))
+
+
+def _tonic_pc(key: str) -> int | None:
+    """Pitch class of a key's tonic (``"F# minor"`` → 6), or None for no key (``"X"``)."""
+    from .analysis.tonal import PITCH_NAMES
+
+    name = key.split()[0] if key else ""
+    return PITCH_NAMES.index(name) if name in PITCH_NAMES else None
 
 
 def _blend_master(base: dict, target: dict, intensity: float) -> dict:

@@ -16,6 +16,7 @@ Conventions
 from __future__ import annotations
 
 import functools
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -299,16 +300,18 @@ class Kick:
 
 
 class Snare:
-    """Snare: damped sines at 180/330 Hz plus noise band-passed 1–6 kHz."""
+    """Snare: damped sines at ``body_hz`` (180/330 Hz) plus noise band-passed 1–6 kHz."""
 
-    def __init__(self, tone: float = 0.5, noise_decay_seconds: float = 0.15):
-        self.tone, self.noise_decay = tone, noise_decay_seconds
+    def __init__(self, tone: float = 0.5, noise_decay_seconds: float = 0.15,
+                 body_hz: tuple[float, float] = (180.0, 330.0)):
+        self.tone, self.noise_decay, self.body_hz = tone, noise_decay_seconds, body_hz
 
     def voice(self, note: Note, sample_rate: int, rng: np.random.Generator) -> np.ndarray:
         n = int(0.35 * sample_rate)
         t = _t(n, sample_rate)
-        body = (np.sin(2 * np.pi * 180 * t) * np.exp(-t / 0.06)
-                + 0.6 * np.sin(2 * np.pi * 330 * t) * np.exp(-t / 0.04))
+        low, high = self.body_hz
+        body = (np.sin(2 * np.pi * low * t) * np.exp(-t / 0.06)
+                + 0.6 * np.sin(2 * np.pi * high * t) * np.exp(-t / 0.04))
         hi = min(6000.0, 0.45 * sample_rate)
         sos = _butter(2, (1000.0, hi), btype="band", fs=sample_rate, output="sos")
         noise = scipy.signal.sosfilt(sos, rng.standard_normal(n)) * np.exp(-t / self.noise_decay)
@@ -439,7 +442,33 @@ class GatedSnare(Snare):
 
 
 #: kit name → GM drum number → instrument (the drum sounds of each style)
-def _kit(name: str) -> dict[int, object]:
+def _key_pitch_hz(near_hz: float, pitch_classes: tuple[int, ...]) -> float:
+    """The equal-tempered pitch (A4 = 440 Hz) of one of ``pitch_classes`` nearest ``near_hz``."""
+    m = 69.0 + 12.0 * math.log2(near_hz / 440.0)
+    best = min((k for k in range(int(m) - 7, int(m) + 8) if k % 12 in pitch_classes),
+               key=lambda k: (abs(k - m), k))
+    return float(440.0 * 2.0 ** ((best - 69) / 12.0))
+
+
+def _tune_kit(kit: dict[int, object], tonic_pc: int) -> None:
+    """Tune the pitched drums to the song's key, as producers do: the kick's body and the low
+    tom to the tonic, the snare's two body modes and the other toms to the fifth and the tonic —
+    pitches every major and minor key holds — each the nearest such pitch to its untuned
+    frequency (at most a tritone away). Untuned, a kick at 52 Hz (≈ G#1) adds a G# to every
+    bar, enough to move the key a listener hears (and the analysis finds) in a song in G minor."""
+    tonic, fifth = tonic_pc % 12, (tonic_pc + 7) % 12
+    for drum in kit.values():
+        if isinstance(drum, Kick) and not drum.tuned:
+            drum.f1 = _key_pitch_hz(drum.f1, (tonic,))
+        elif isinstance(drum, Snare):
+            drum.body_hz = (_key_pitch_hz(drum.body_hz[0], (fifth,)),
+                            _key_pitch_hz(drum.body_hz[1], (tonic,)))
+    for gm, pcs in ((45, (tonic,)), (47, (fifth,)), (50, (tonic,))):
+        if isinstance(kit.get(gm), Tom):
+            kit[gm].hz = _key_pitch_hz(kit[gm].hz, pcs)
+
+
+def _kit(name: str, tonic_pc: int | None = None) -> dict[int, object]:
     kits = {
         "punchy": {36: Kick(f0=160, f1=52, tau_seconds=0.025, decay_seconds=0.22, drive=1.8),
                    38: Snare(tone=0.5, noise_decay_seconds=0.14), 39: Clap(),
@@ -459,6 +488,8 @@ def _kit(name: str) -> dict[int, object]:
     }
     kit = kits[name]
     kit.update({45: Tom(100.0), 47: Tom(140.0), 50: Tom(190.0)})
+    if tonic_pc is not None:
+        _tune_kit(kit, tonic_pc)
     return kit
 
 
@@ -472,9 +503,9 @@ class Kit:
 
     VARIANTS = 4
 
-    def __init__(self, name: str, seed: int = 0):
+    def __init__(self, name: str, seed: int = 0, tonic_pc: int | None = None):
         self.name = name
-        self.drums = _kit(name)
+        self.drums = _kit(name, tonic_pc)
         self.seed = seed
         self._cache: dict[tuple[int, int, int], np.ndarray] = {}
 
@@ -498,13 +529,14 @@ INSTRUMENTS = {
 KITS = ("punchy", "house", "808", "dusty", "gated")
 
 
-def instrument(name: str, *, drums: bool = False, seed: int = 0):
+def instrument(name: str, *, drums: bool = False, seed: int = 0, tonic_pc: int | None = None):
     """The production instrument for a style's instrument name, or its drum kit when ``drums``
-    (cache-friendly voices). "808" is both a kit and a bass, hence the flag."""
+    (cache-friendly voices; pitched drums tuned to ``tonic_pc``'s key when given). "808" is
+    both a kit and a bass, hence the flag."""
     if drums:
         if name not in KITS:
             raise ValueError(f"unknown drum kit {name!r}; known: {list(KITS)}")
-        return Kit(name, seed)
+        return Kit(name, seed, tonic_pc)
     if name == "pad":
         return Pad(seeded=True)
     if name == "pluck":

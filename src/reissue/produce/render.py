@@ -139,7 +139,8 @@ def render(samples: np.ndarray, sample_rate: int, analysis, plan, *,
         with meter.stage("layers"):
             rng = np.random.default_rng([plan.seed, sum(map(ord, part.name))]
                                         + ([int(rng_salt)] if rng_salt else []))
-            inst = ins.instrument(part.instrument, drums=part.name == "drums", seed=plan.seed)
+            inst = ins.instrument(part.instrument, drums=part.name == "drums", seed=plan.seed,
+                                  tonic_pc=plan.tonic_pc)
             mono = ins.render(part.notes, inst, sample_rate, n, rng,
                               glide=part.name == "bass" and part.instrument == "808")
             level = _rms_db(mono)
