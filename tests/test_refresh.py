@@ -180,3 +180,27 @@ def test_reference_curve_is_the_spectrum_target(demo_copy, tmp_path):
     # measured here: 19.7 dB from the reference's curve before, 13.8 dB after
     assert (m["details"]["spectrum_rms_db_from_target"]
             < m["original_details"]["spectrum_rms_db_from_target"] - 3.0)
+
+
+def test_chords_are_voiced_under_a_low_melody(demo_copy):
+    """A melody lowered two octaves pulls the chord voicing's centre down to its floor (MIDI 48;
+    the centre would be the melody's lower quartile − 6), away from the style's 64; the demo's
+    own melody (lower quartile MIDI 71) leaves the style's voicing alone. Voicings stay within
+    3 semitones of their centre on average (voice leading moves single voices, not the block)."""
+    import dataclasses
+
+    from reissue.analysis import analyze
+    from reissue.arrange import plan
+    from reissue.styles import get_style
+
+    analysis = analyze(load(demo_copy))
+    style = get_style("house")  # chord centre 64
+    own = plan(analysis, style, intensity=0.7, seed=1)
+    assert not any("under the melody" in r for r in own.reasons)
+    low_melody = dataclasses.replace(
+        analysis.melody, notes=tuple((a, b, p - 24) for a, b, p in analysis.melody.notes))
+    lowered = plan(dataclasses.replace(analysis, melody=low_melody), style, intensity=0.7, seed=1)
+    assert any("around MIDI 48" in r for r in lowered.reasons), lowered.reasons
+    mean_own = np.mean([n.midi_pitch for n in own.part("chords").notes])
+    mean_low = np.mean([n.midi_pitch for n in lowered.part("chords").notes])
+    assert abs(mean_own - 64) <= 3 and abs(mean_low - 48) <= 3, (mean_own, mean_low)

@@ -21,7 +21,9 @@ Design
   sixteenth (swing 0.5 = straight, 0.66 = triplet). Other meters use beats_per_bar × 4 steps,
   the style's patterns cut or cycled to fit.
 * **Harmony.** Bass plays the root of the analysed chord at each pattern hit; chord layers voice
-  the analysed triad around ``centre_midi`` with minimal movement (voice leading); every note is
+  the analysed triad around ``centre_midi`` — moved down (to MIDI 48 at most) when the melody
+  sits lower, so the voicing's top stays under the melody's lower quartile and does not mask
+  it — with minimal movement (voice leading); every note is
   cut at chord changes and re-struck, so generated notes belong to the chord sounding at their
   time. No-chord (``N``) time gets no bass or chords.
 * **Form.** Quiet sections (energy < 0.7 of the loudest) get thinner drums (no open hats, half the
@@ -361,9 +363,13 @@ def plan(analysis, style, *, intensity: float, seed: int) -> Plan:
             parts.append(Part("bass", style.bass["instrument"],
                               _bass(grid, bars, chords, style, rng, bpb), gain_of("bass")))
         if style.layers["chords"]:
+            centre = _chord_centre(int(style.chords["centre_midi"]), analysis.melody)
+            if centre != int(style.chords["centre_midi"]):
+                reasons.append(f"chords voiced around MIDI {centre} instead of "
+                               f"{int(style.chords['centre_midi'])}, under the melody")
             parts.append(Part("chords", style.chords["instrument"],
-                              _chords(grid, bars, chords, style, rng, bpb), gain_of("chords"),
-                              pan=0.0))
+                              _chords(grid, bars, chords, style, rng, bpb, centre),
+                              gain_of("chords"), pan=0.0))
     elif intensity > 0 and any(style.layers.values()):
         reasons.append("too few beats found to place new layers; restoring and mastering only")
     if style.layers["lead"] and intensity > 0 and analysis.melody is not None:
@@ -559,7 +565,26 @@ def _bass(grid, bars, chords, style, rng, bpb) -> tuple[Note, ...]:
     return tuple(notes)
 
 
-def _chords(grid, bars, chords, style, rng, bpb) -> tuple[Note, ...]:
+#: Lowest centre the chord voicing moves down to (C3 ± a fifth: below it a close triad is mud).
+_LOWEST_CHORD_CENTRE = 48
+
+
+def _chord_centre(centre: int, melody) -> int:
+    """The style's chord centre, moved down (not below MIDI 48) until the voicing's top note
+    (≈ centre + 4) stays 2 semitones under the lower quartile of the melody's pitches
+    (duration-weighted): pads and keys that sit in the melody's range mask it."""
+    notes = [(b - a, p) for a, b, p in (melody.notes if melody is not None else ()) if b > a]
+    if not notes:
+        return centre
+    dur = np.array([d for d, _ in notes])
+    pitch = np.array([p for _, p in notes], float)
+    order = np.argsort(pitch, kind="stable")
+    cum = np.cumsum(dur[order])
+    low = pitch[order][np.searchsorted(cum, 0.25 * cum[-1])]
+    return int(max(_LOWEST_CHORD_CENTRE, min(centre, int(low) - 6)))
+
+
+def _chords(grid, bars, chords, style, rng, bpb, centre: int) -> tuple[Note, ...]:
     starts = [ch[0] for ch in chords]
     c = style.chords
     hits = list(_hit_times(grid, bars, c["pattern"], bpb))
@@ -572,7 +597,7 @@ def _chords(grid, bars, chords, style, rng, bpb) -> tuple[Note, ...]:
             tones = chord_tones(label)
             if not tones:
                 continue
-            voicing = _voicing(tones, int(c["centre_midi"]), previous)
+            voicing = _voicing(tones, centre, previous)
             previous = voicing
             for p in voicing:
                 _, vv = _human(rng, a, v * (0.85 if bar.energy < 0.7 else 1.0), timing_ms=0.0,
