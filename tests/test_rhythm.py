@@ -208,3 +208,34 @@ def test_long_input_keeps_working_memory_small():
     est = np.asarray(r.beats_seconds)
     inner = truth[(truth > last + 1.0) & (truth < est[-1] - 1.0)]
     assert np.max(np.min(np.abs(inner[:, None] - est[None, :]), axis=1)) < 0.07
+
+
+def _offbeat_piano(bpm: float, *, bars: int = 14, sample_rate: int = 22050) -> tuple:
+    """Drum-less piano in 4/4: on every beat a long bass note and a long chord tone (0.9 beat),
+    on every off-beat a short stab of two upper chord tones *as loud* as the beat notes (0.2
+    beat); chords change every bar. Onsets alone are as strong on the off-beats as on the beats
+    (the stabs even have more notes); note length and harmony say where the beat is."""
+    from reissue import instruments as ins
+    from reissue.instruments import Note
+
+    prog = [(48, (60, 64, 67)), (45, (60, 64, 69)), (41, (60, 65, 69)), (43, (59, 62, 67))]
+    beat = 60.0 / bpm
+    beats = 0.5 + beat * np.arange(bars * 4)
+    notes = []
+    for i, t in enumerate(beats):
+        root, triad = prog[(i // 4) % 4]
+        notes += [Note(t, 0.9 * beat, root, 0.8), Note(t, 0.9 * beat, triad[0], 0.8)]
+        notes += [Note(t + beat / 2, 0.2 * beat, p + 12, 0.8) for p in triad[1:]]
+    n = int((beats[-1] + 2.0) * sample_rate)
+    y = ins.render(notes, ins.EPiano(), sample_rate, n, np.random.default_rng(7))
+    return (0.5 * y / np.abs(y).max()).astype(np.float32), beats
+
+
+@pytest.mark.parametrize("bpm", [84.0, 126.0])
+def test_offbeat_stabs_do_not_pull_the_beats(bpm):
+    """Beats on the long notes, not on the equally loud off-beat stabs: beat F ≥ 0.9 (an
+    off-beat grid scores 0) and the tempo within 2 % (not the eighth-note rate)."""
+    y, beats = _offbeat_piano(bpm)
+    r = analyze_rhythm(y, 22050)
+    assert r.tempo_bpm == pytest.approx(bpm, rel=0.02)
+    assert _f(beats, r.beats_seconds) >= 0.9
