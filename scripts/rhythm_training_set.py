@@ -4,8 +4,9 @@ Development tool, not part of the package: needs ``music21`` (a test extra) and 
 program with the GM SoundFont ``/usr/share/sounds/sf2/FluidR3_GM.sf2``.
 
 * **Never a benchmark piece.** Every corpus file listed in the accuracy benchmark's
-  ``benchmarks/accuracy/pieces.py`` is skipped, compared without its extension (the corpus holds
-  some movements twice, as ``.mxl`` and ``.krn``); an ABC book the benchmark takes a tune from is
+  ``benchmarks/accuracy/pieces.py`` is skipped, compared without its extension and version
+  suffix (the corpus holds some movements twice, as ``.mxl`` and ``.krn``, and some chorales as
+  ``bwv248.23-2`` and ``bwv248.23-s``); an ABC book the benchmark takes a tune from is
   skipped whole. Other movements of the same works are used: different music in the same style.
 * **Truth** follows the benchmark's ``truth_music21`` (its measure grid and note events, the same
   beat loop as ``extract_truth`` without the costly chord and key labels): the same note events
@@ -39,6 +40,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import re
 import subprocess
 import sys
 import tempfile
@@ -81,11 +83,17 @@ def _stem(path: str) -> str:
     return path
 
 
+def _work(stem: str) -> str:
+    """A corpus path without the version suffix the corpus gives some pieces twice under
+    (``bach/bwv248.23-2`` and ``bach/bwv248.23-s`` are the same chorale)."""
+    return re.sub(r"-[0-9a-z]{1,2}$", "", stem)
+
+
 def benchmark_stems() -> set[str]:
-    """Corpus paths (without extension) of every accuracy-benchmark piece."""
+    """Corpus works (paths without extension and version suffix) of every benchmark piece."""
     from pieces import PIECES
 
-    return {_stem(path) for path, *_ in PIECES}
+    return {_work(_stem(path)) for path, *_ in PIECES}
 
 
 def candidates(exclude: set[str]) -> list[str]:
@@ -96,7 +104,7 @@ def candidates(exclude: set[str]) -> list[str]:
         rel = str(p).split("/corpus/")[-1]
         if rel.split("/")[0] not in SOURCES or any(k in rel for k in SKIP):
             continue
-        if _stem(rel) in exclude:
+        if _work(_stem(rel)) in exclude:
             continue
         out.append(rel)
     return sorted(out)
