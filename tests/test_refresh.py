@@ -204,3 +204,21 @@ def test_chords_are_voiced_under_a_low_melody(demo_copy):
     mean_own = np.mean([n.midi_pitch for n in own.part("chords").notes])
     mean_low = np.mean([n.midi_pitch for n in lowered.part("chords").notes])
     assert abs(mean_own - 64) <= 3 and abs(mean_low - 48) <= 3, (mean_own, mean_low)
+
+
+def test_melody_kept_counts_the_same_notes_however_they_are_segmented():
+    """The melody component asks whether the melody is still there: the same line transcribed
+    with its long notes split in two (and onsets 80 ms late) is fully kept, while mir_eval's
+    onset match within 50 ms would count none of it; a line a semitone off is not kept; an octave
+    doubling is, at the octave shift; a result with twice as many foreign notes halves the
+    precision."""
+    from reissue.score import _note_overlap_f
+
+    ref = [(i * 0.5, i * 0.5 + 0.45, 60 + (i % 5)) for i in range(40)]
+    split = [n for s, e, p in ref for n in ((s + 0.08, (s + e) / 2, p), ((s + e) / 2, e, p))]
+    assert _note_overlap_f(ref, split, 0) == 1.0
+    assert _note_overlap_f(ref, [(s, e, p + 1) for s, e, p in ref], 0) == 0.0
+    assert _note_overlap_f(ref, [(s, e, p + 12) for s, e, p in ref], -12) == 1.0
+    noisy = ref + [(s + 0.2, s + 0.25, 90) for s, _, _ in ref] * 2  # 80 foreign blips
+    f = _note_overlap_f(ref, noisy, 0)
+    assert abs(f - 2 * (1 / 3) / (1 + 1 / 3)) < 1e-9, f

@@ -14,9 +14,15 @@ Identity (METHODS.md §13)
 * ``chords`` — duration-weighted agreement of the result's chord labels with the original's,
   mapped (``mir_eval.chord.majmin``);
 * ``key`` — ``mir_eval.key.weighted_score`` of the result's key against the original's;
-* ``melody`` — note F-measure (onsets within 50 ms, pitch within 50 cents, offsets ignored) of the
-  result's melody against the original's mapped melody, after the octave shift (−12, 0, +12)
-  that matches best — a melody doubled an octave up is still the melody;
+* ``melody`` — note-level F-measure of the result's melody against the original's mapped melody,
+  a note counting as kept when the other melody sounds its pitch (same semitone) for at least
+  half of its duration — recall over the original's notes, precision over the result's — after
+  the octave shift (−12, 0, +12) that matches best: a melody doubled an octave up is still the
+  melody. Why not mir_eval's onset-matched note F (onsets within 50 ms): it measures whether two
+  *transcriptions* agree, and re-extracting the melody of a mere remaster (no new layers) scored
+  only 0.57–0.77 on wesnoth pieces, because the extractor splits and starts the same long notes
+  differently; the overlap match asks whether the melody is still *there*. The onset-matched
+  figure stays in the details (``melody_onset_f``);
 * ``structure`` — section-boundary F-measure within ±3 s (``mir_eval.segment.detection``).
 Weights: harmony 0.3, chords 0.2, melody 0.25, key 0.1, structure 0.15. Components that cannot
 be measured (no melody, one section) drop out and the weights renormalise.
@@ -107,6 +113,41 @@ def _note_f_measure(ref_iv: np.ndarray, ref_hz: np.ndarray, est_iv: np.ndarray,
     return float(2 * precision * recall / (precision + recall))
 
 
+_FRAME_SECONDS = 0.01
+
+
+def _raster(notes, shift: int, n: int) -> np.ndarray:
+    """MIDI pitch sounding in each 10 ms frame (0 = none; a later note overwrites)."""
+    out = np.zeros(n, np.int16)
+    for s, e, p in notes:
+        a, b = int(round(s / _FRAME_SECONDS)), int(round(e / _FRAME_SECONDS))
+        out[max(a, 0):max(b, 0)] = int(round(p)) + shift
+    return out
+
+
+def _note_overlap_f(ref, est, shift: int) -> float:
+    """Note-level F-measure with 'kept' = the other melody sounds the note's pitch for ≥ half of
+    the note (see the module notes); ``shift`` semitones are added to ``est``."""
+    if not ref or not est:
+        return 0.0
+    end = max(max(e for _, e, _ in ref), max(e for _, e, _ in est))
+    n = int(round(end / _FRAME_SECONDS)) + 2
+    ref_r, est_r = _raster(ref, 0, n), _raster(est, shift, n)
+
+    def kept(notes, other, own_shift):
+        count = 0
+        for s, e, p in notes:
+            a, b = max(int(round(s / _FRAME_SECONDS)), 0), int(round(e / _FRAME_SECONDS))
+            if b > a and np.mean(other[a:b] == int(round(p)) + own_shift) >= 0.5:
+                count += 1
+        return count
+
+    recall = kept(ref, est_r, 0) / len(ref)
+    precision = kept(est, ref_r, shift) / len(est)
+    return 0.0 if recall + precision == 0 else float(2 * precision * recall /
+                                                      (precision + recall))
+
+
 def _key_for_mir_eval(key: str) -> str:
     return key if key and key != "N" else "C major"
 
@@ -170,12 +211,14 @@ def identity_score(original, plan, *, original_chroma: np.ndarray, result_chroma
             est_iv = np.array([[s, e] for s, e, _ in est])
             best, best_shift = 0.0, 0
             for shift in (0, -12, 12):
-                est_hz = 440.0 * 2 ** ((np.array([p for *_, p in est]) + shift - 69) / 12)
-                f = _note_f_measure(ref_iv, ref_hz, est_iv, est_hz)
+                f = _note_overlap_f(ref, est, shift)
                 if f > best:
                     best, best_shift = float(f), shift
+            est_hz = 440.0 * 2 ** ((np.array([p for *_, p in est]) + best_shift - 69) / 12)
             comps["melody"] = best
             details["melody_octave_shift"] = best_shift
+            details["melody_onset_f"] = round(_note_f_measure(ref_iv, ref_hz, est_iv, est_hz),
+                                              4)
         else:
             comps["melody"] = 0.0 if ref else None
     if result_form is not None and original.form is not None and len(original.form.sections) > 1:
