@@ -42,6 +42,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .analysis import beats_per_bar
+from .analysis.tonal import PITCH_NAMES
 from .instruments import Note
 
 __all__ = ["TimeMap", "Part", "Plan", "plan", "chord_at", "GM_DRUMS"]
@@ -166,8 +167,7 @@ class Plan:
             "sections": [{"start_seconds": round(a, 3), "end_seconds": round(b, 3),
                           "label": lab, "energy": round(e, 3)} for a, b, lab, e in self.sections],
             "reasons": list(self.reasons),
-            "drums_tuned_to": None if self.tonic_pc is None else
-            ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")[self.tonic_pc],
+            "drums_tuned_to": None if self.tonic_pc is None else PITCH_NAMES[self.tonic_pc],
         }
 
     def to_midi(self):
@@ -395,8 +395,6 @@ def plan(analysis, style, *, intensity: float, seed: int) -> Plan:
 
 def _tonic_pc(key: str) -> int | None:
     """Pitch class of a key's tonic (``"F# minor"`` → 6), or None for no key (``"X"``)."""
-    from .analysis.tonal import PITCH_NAMES
-
     name = key.split()[0] if key else ""
     return PITCH_NAMES.index(name) if name in PITCH_NAMES else None
 
