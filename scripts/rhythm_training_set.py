@@ -44,7 +44,6 @@ import re
 import subprocess
 import sys
 import tempfile
-from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -226,25 +225,14 @@ def grid_truth(score, first: int, n_measures: int):
     chord, key and melody labels."""
     from types import SimpleNamespace
 
-    from truth_music21 import _measure_grid, _pitch_events
+    from truth_music21 import _measure_grid, _pitch_events, beat_grid
 
     grid = _measure_grid(score.parts[0], first, first + n_measures - 1)
     ts = grid[0][3]
     if len({g[3].ratioString for g in grid}) != 1:
         return None
-    beat = Fraction(ts.beatDuration.quarterLength).limit_denominator(10080)
-    bar = Fraction(ts.barDuration.quarterLength).limit_denominator(10080)
-    q0, q1 = grid[0][0], grid[-1][0] + grid[-1][1]
-    beats, downbeats = [], []
-    for start, length, phase, _ in grid:
-        bar_start = start - phase
-        k = math.ceil((start - bar_start) / beat)
-        while bar_start + k * beat < start + length:
-            pos = bar_start + k * beat
-            beats.append(float(pos - q0))
-            if k % round(bar / beat) == 0:
-                downbeats.append(float(pos - q0))
-            k += 1
+    beat, bar, q0, q1, beats, downbeats = beat_grid(grid)
+    beats, downbeats = [float(b) for b in beats], [float(d) for d in downbeats]
     parts = [[(float(s), float(e), int(m)) for s, e, m in _pitch_events(p, q0, q1)]
              for p in score.parts]
     return SimpleNamespace(meter=ts.ratioString, beat_ql=float(beat), bar_ql=float(bar),

@@ -333,6 +333,28 @@ def _key_name(pc: int, mode: str) -> str:
     return f"{PITCH_NAMES[pc]} {mode}"
 
 
+def beat_grid(grid) -> tuple[Fraction, Fraction, Fraction, Fraction, list, list]:
+    """Notated beats and downbeats of a one-time-signature measure grid (``_measure_grid``):
+    ``(beat, bar, q0, q1, beats, downbeats)`` in quarter lengths, times relative to the grid's
+    start ``q0`` (a pickup's beats counted from its bar phase)."""
+    ts = grid[0][3]
+    beat = _q(ts.beatDuration.quarterLength)
+    bar = _q(ts.barDuration.quarterLength)
+    q0 = grid[0][0]
+    q1 = grid[-1][0] + grid[-1][1]
+    beats, downbeats = [], []
+    for start, length, phase, _ in grid:
+        bar_start = start - phase
+        k = math.ceil((start - bar_start) / beat)
+        while bar_start + k * beat < start + length:
+            pos = bar_start + k * beat
+            beats.append(pos - q0)
+            if k % round(bar / beat) == 0:
+                downbeats.append(pos - q0)
+            k += 1
+    return beat, bar, q0, q1, beats, downbeats
+
+
 def extract_truth(score, *, first_measure: int = 0, n_measures: int | None = None) -> ScoreTruth:
     """Truth of ``n_measures`` measures of ``score`` from measure index ``first_measure``.
 
@@ -351,20 +373,7 @@ def extract_truth(score, *, first_measure: int = 0, n_measures: int | None = Non
     if len(tss) != 1:
         raise ValueError(f"excerpt changes time signature: {sorted(tss)}")
     ts = grid[0][3]
-    beat = _q(ts.beatDuration.quarterLength)
-    bar = _q(ts.barDuration.quarterLength)
-    q0 = grid[0][0]
-    q1 = grid[-1][0] + grid[-1][1]
-    beats, downbeats = [], []
-    for start, length, phase, _ in grid:
-        bar_start = start - phase
-        k = math.ceil((start - bar_start) / beat)
-        while bar_start + k * beat < start + length:
-            pos = bar_start + k * beat
-            beats.append(pos - q0)
-            if k % round(bar / beat) == 0:
-                downbeats.append(pos - q0)
-            k += 1
+    beat, bar, q0, q1, beats, downbeats = beat_grid(grid)
     parts = [_pitch_events(p, q0, q1) for p in score.parts]
     all_events = sorted(ev for evs in parts for ev in evs)
     end = q1 - q0
