@@ -12,11 +12,6 @@ with ``meter``, ``beats``, ``downbeats`` in seconds; see ``scripts/rhythm_traini
 
 Never point it at the accuracy benchmark's test split. Run:
 ``.venv/bin/python scripts/train_rhythm_model.py DIR [DIR ...] [--l2 0.05]``
-
-The shipped model was written with ``--keep-hypothesis-weights``: when the start-on-downbeat
-cue joined the bar-phase features, a full refit gave the same cross-validated hypothesis
-accuracy (0.596 vs 0.602) but moved weight between correlated features and read a generated
-drum-less 6/8 song as 4/4, so only the lag, templates and bar-phase weights were refitted.
 """
 
 from __future__ import annotations
@@ -240,31 +235,22 @@ def main(argv=None) -> None:
     ap.add_argument("--cache", type=Path, default=None)
     ap.add_argument("--l2", type=float, default=0.05)
     ap.add_argument("--folds", type=int, default=5)
-    ap.add_argument("--keep-hypothesis-weights", action="store_true",
-                    help="refit the lag, templates and bar-phase weights only; keep WEIGHTS of "
-                         "the shipped model")
     args = ap.parse_args(argv)
     items = load_items(args.dirs, args.cache)
     lag = fit_lag(items)
     templates = fit_templates(items, lag)
-    model = R._Model(templates, np.zeros(8), np.zeros(22), lag)
+    model = R._Model(templates, np.zeros(7), np.zeros(22), lag)
     psets = phase_sets(items, model)
     model.phase_weights, ptrain, pcv = cv_fit(psets, args.l2, args.folds)
     print(f"lag {lag * 1000:.1f} ms; phase accuracy ({len(psets)} items): train {ptrain:.3f}, "
           f"CV {pcv:.3f}; weights {np.round(model.phase_weights, 3)}", file=sys.stderr)
     hsets = hypothesis_sets(items, model)
-    if args.keep_hypothesis_weights:
-        model.weights = R._Model.load().weights
-        htrain, hcv, kept = accuracy(hsets, model.weights), float("nan"), " (kept)"
-    else:
-        model.weights, htrain, hcv = cv_fit(hsets, args.l2, args.folds)
-        kept = ""
-    print(f"hypothesis accuracy: train {htrain:.3f}, CV {hcv:.3f}; weights{kept} "
+    model.weights, htrain, hcv = cv_fit(hsets, args.l2, args.folds)
+    print(f"hypothesis accuracy: train {htrain:.3f}, CV {hcv:.3f}; weights "
           f"{np.round(model.weights, 3)}", file=sys.stderr)
     write_model(model, f"{len(items)} items from " + ", ".join(d.name for d in args.dirs)
                 + f"; l2={args.l2}; accuracy (train / {args.folds}-fold CV): bar phase "
-                f"{ptrain:.3f} / {pcv:.3f}, hypothesis {htrain:.3f} / {hcv:.3f}"
-                + (" (weights kept from the previous fit)" if kept else ""))
+                f"{ptrain:.3f} / {pcv:.3f}, hypothesis {htrain:.3f} / {hcv:.3f}")
 
 
 if __name__ == "__main__":

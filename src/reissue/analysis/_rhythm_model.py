@@ -1,12 +1,12 @@
 """Fitted parameters of the rhythm meter model (generated; do not edit by hand).
 
-Written by ``scripts/train_rhythm_model.py``: 473 items from train, train2, train3; l2=0.05; accuracy (train / 5-fold CV): bar phase 0.802 / 0.789, hypothesis 0.630 / nan (weights kept from the previous fit)
+Written by ``scripts/train_rhythm_model.py``: 473 items from train, train2, train3; l2=0.05; accuracy (train / 5-fold CV): bar phase 0.762 / 0.743, hypothesis 0.632 / 0.602
 """
 
 LAG_SECONDS = 0.0085
 
 # bar-phase feature weights (rhythm._score_hypothesis: phi columns)
-PHASE_WEIGHTS = [-2.3124, 7.2797, 10.0628, 1.2594, 1.1226, 1.1319, -2.5360, 1.7381]
+PHASE_WEIGHTS = [1.5677, 5.7856, 12.6803, 1.4042, 0.8035, 1.4070, -3.0149]
 
 # hypothesis-feature weights, in the order of rhythm._score_hypothesis
 WEIGHTS = [6.1314, 1.6548, -0.5963, -1.8029, 0.0460, 0.5715, 8.5831, -0.2695, 0.3752, 0.6238, -0.9030, -0.8056, -0.3388, 1.1696, 6.1001, 5.3052, 11.7331, -2.0009, -1.8074, -3.5544, 4.3275, 2.5638]

@@ -37,13 +37,9 @@ Method
    candidate downbeats, adjusted R² of a bar-periodic vs beat-periodic pattern (novelty and
    chroma: Gainza-style bar self-similarity), beat-descriptor similarity at 2/3/4-beat lags,
    autocorrelation at the 2- vs 3-fold subdivision (``tempogram_ratio``'s question), and a
-   learned log-tempo prior. The bar phase also asks whether the music's first attack falls on
-   the candidate downbeat: most music starts on one (86 % of the training excerpts, 80 % of the
-   benchmark's; the rest open with a pickup), and with this cue the 5-fold cross-validated bar
-   phase accuracy on the training excerpts rose from 0.74 to 0.79. A small conditional-logit
-   model (``_rhythm_model.py``: 22 + 8 weights and the templates) turns these into
-   probabilities; it was fitted by
-   ``scripts/train_rhythm_model.py`` on 473 music21-corpus excerpts rendered with FluidSynth by
+   learned log-tempo prior. A small conditional-logit model (``_rhythm_model.py``: 22 + 7
+   weights and the templates) turns these into probabilities; it was fitted by
+   ``scripts/train_rhythm_model.py`` on 475 music21-corpus excerpts rendered with FluidSynth by
    ``scripts/rhythm_training_set.py`` — none of them a piece of the accuracy benchmark. The beat
    level is the one with the most probability summed over meters; the meter is the best at that
    level; the bar phase the best of its phases (which may move the beats off the DP's beats).
@@ -54,10 +50,8 @@ Method
    × the model's probability of the chosen meter and level.
 
 Limits: one meter per song (no meter changes); the bar phase of music without drums and with
-constant note velocities is often a beat off, and a piece that opens with a pickup but gives
-few other cues gets its downbeat on the pickup (downbeat F ≈ 0.55–0.6 on rendered classical
-music); the beat level of such music is a tempo octave off in about one piece in five; rubato
-beyond the DP's tightness (≈ ±10 % per beat) loses beats.
+constant note velocities is often a beat off (downbeat F ≈ 0.55 on rendered classical music);
+rubato beyond the DP's tightness (≈ ±10 % per beat) loses beats.
 """
 
 from __future__ import annotations
@@ -424,7 +418,6 @@ class _Context:
     descriptors: np.ndarray  # cumulative sums (d, frames + 1) of chroma, coarse log-mel, bass
     acf: np.ndarray  # ACF of the novelty sampled _CELLS per reference beat
     chroma: np.ndarray  # (12, frames) unit-norm chroma, smoothed over ≈ 0.1 s
-    start: float  # the music's first attack, in reference beats (may be slightly negative)
     levels: dict = field(default_factory=dict)  # per beat level: shared intermediate results
 
 
@@ -443,20 +436,7 @@ def _context(feats: _Features, nov: np.ndarray, ref: np.ndarray) -> _Context:
     acf = acf / max(float(acf[0]), 1e-12)
     chroma = feats.chroma / np.maximum(np.linalg.norm(feats.chroma, axis=0, keepdims=True), 1e-9)
     return _Context(ref, float(np.median(np.diff(ref))) / _FPS, streams, _cumsum(desc), acf,
-                    scipy.ndimage.uniform_filter1d(chroma, 5, axis=1),
-                    _start_in_beats(feats, nov, ref))
-
-
-def _start_in_beats(feats: _Features, nov: np.ndarray, ref: np.ndarray) -> float:
-    """Where the music's first attack falls on the reference grid, in reference beats: the
-    novelty peak within ≈ 0.1 s of the first frame within 30 dB of the loud frames."""
-    level = feats.logmel.max(axis=0)
-    f0 = int(np.argmax(level > np.percentile(level, 95) - 30.0))
-    lo = max(0, f0 - 2)
-    frame = lo + int(np.argmax(nov[lo:f0 + 5]))
-    if frame >= ref[0]:
-        return float(np.interp(frame, ref, np.arange(len(ref), dtype=float)))
-    return float((frame - ref[0]) / (ref[1] - ref[0]))
+                    scipy.ndimage.uniform_filter1d(chroma, 5, axis=1))
 
 
 def _acf_at(acf: np.ndarray, lag_ref_beats: float) -> float:
@@ -541,13 +521,8 @@ def _score_hypothesis(h: _Hypothesis, ctx: _Context, model) -> _Scored | None:
         # share of this phase's beats that fall on reference (DP) beats
         u = (p % _CELLS + _CELLS * np.arange(12)) * cell
         on_ref = float(np.mean(np.abs(u - np.round(u)) < 1e-6))
-        # does the music start on this phase's downbeat (±3 cells)? Most music does: 86 % of
-        # the training excerpts; the rest open with a pickup
-        c0 = ctx.start / cell - p
-        to_bar = abs((c0 + per_bar / 2) % per_bar - per_bar / 2)
         phi.append(np.concatenate([(_zrows(pat) * tmpl).sum(axis=1),
-                                   by_first[p % _CELLS][p // _CELLS], [on_ref],
-                                   [max(0.0, 1.0 - to_bar / 3.0)]]))
+                                   by_first[p % _CELLS][p // _CELLS], [on_ref]]))
     phi = np.array(phi)
     logit = phi @ model.phase_weights
     best = int(logit.argmax())
