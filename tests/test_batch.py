@@ -375,11 +375,13 @@ def test_refresh_batch_sigkilled_partway_then_resumed_does_every_track_once(song
 
 
 def test_a_second_run_on_the_same_folder_is_refused_and_ctrl_c_stops_cleanly(tmp_path):
-    # each track takes 10 s, so the batch is still running when the second run and Ctrl-C come
-    # even on a loaded machine (Ctrl-C ends it at once; the test does not wait for the sleeps)
+    # each track takes 30 s, so the batch is still running when the second run and Ctrl-C come
+    # even on a loaded machine (Ctrl-C ends it at once; the test does not wait for the sleeps).
+    # With 10 s a track, a CI run beside two busy processes once saw all four tracks finish
+    # before the signal came (exit code 0)
     src, out, lib = tmp_path / "src", tmp_path / "out", tmp_path / "lib.sqlite3"
     catalogue(src, 4)
-    proc = _start_cli_batch(src, out, lib, sleep="10", workers="1")
+    proc = _start_cli_batch(src, out, lib, sleep="30", workers="1")
     try:
         deadline = time.monotonic() + 60
         while not (out / LOCK_NAME).exists() or not _items(lib, out):
@@ -388,8 +390,10 @@ def test_a_second_run_on_the_same_folder_is_refused_and_ctrl_c_stops_cleanly(tmp
         with pytest.raises(BatchError, match="another reissue batch"):
             run_batch(src, out, library=lib, job=measure_job)
     finally:
+        running = proc.poll() is None
         os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C: the whole process group, workers too
         _, stderr = proc.communicate(timeout=60)
+    assert running, "the batch ended before Ctrl-C came"
     assert proc.returncode == 130, stderr.decode()
     assert not leftovers(out)
     states = [it["state"] for it in _items(lib, out)]
