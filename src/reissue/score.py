@@ -23,10 +23,10 @@ Identity (METHODS.md §13)
   at intensity 0.7, modern-pop read 0.41–0.60 that way and 0.85–0.87 with per-note octaves; a
   plain remaster 0.69–0.78 and 0.75–0.85, its extractor flipping octaves on its own). A line
   a semitone off still counts nothing. Why not mir_eval's onset-matched note F (onsets within
-  50 ms): it measures whether two
-  *transcriptions* agree, and re-extracting the melody of a mere remaster (no new layers) scored
-  only 0.57–0.77 on wesnoth pieces, because the extractor splits and starts the same long notes
-  differently; the overlap match asks whether the melody is still *there*. The onset-matched
+  50 ms): it measures whether two *transcriptions* agree, and re-extracting the melody of a mere
+  remaster (no new layers) scored only 0.57–0.77 on wesnoth pieces, because the extractor
+  splits and starts the same long notes differently; the overlap match asks whether the melody
+  is still *there*. The onset-matched
   figure stays in the details (``melody_onset_f``, at the best global octave shift);
 * ``structure`` — section-boundary F-measure within ±3 s (``mir_eval.segment.detection``).
 Weights: harmony 0.3, chords 0.2, melody 0.25, key 0.1, structure 0.15. Components that cannot
@@ -121,12 +121,12 @@ def _note_f_measure(ref_iv: np.ndarray, ref_hz: np.ndarray, est_iv: np.ndarray,
 _FRAME_SECONDS = 0.01
 
 
-def _raster(notes, shift: int, n: int) -> np.ndarray:
+def _raster(notes, n: int) -> np.ndarray:
     """MIDI pitch sounding in each 10 ms frame (0 = none; a later note overwrites)."""
     out = np.zeros(n, np.int16)
     for s, e, p in notes:
         a, b = int(round(s / _FRAME_SECONDS)), int(round(e / _FRAME_SECONDS))
-        out[max(a, 0):max(b, 0)] = int(round(p)) + shift
+        out[max(a, 0):max(b, 0)] = int(round(p))
     return out
 
 
@@ -137,7 +137,7 @@ def _note_overlap_f(ref, est) -> float:
         return 0.0
     end = max(max(e for _, e, _ in ref), max(e for _, e, _ in est))
     n = int(round(end / _FRAME_SECONDS)) + 2
-    ref_r, est_r = _raster(ref, 0, n), _raster(est, 0, n)
+    ref_r, est_r = _raster(ref, n), _raster(est, n)
 
     def kept(notes, other):
         count = 0
@@ -160,7 +160,7 @@ def _octave_shift(ref, est) -> int:
     as ``ref`` in the most frames where both sound."""
     end = max(max(e for _, e, _ in ref), max(e for _, e, _ in est))
     n = int(round(end / _FRAME_SECONDS)) + 2
-    ref_r, est_r = _raster(ref, 0, n), _raster(est, 0, n)
+    ref_r, est_r = _raster(ref, n), _raster(est, n)
     both = (ref_r > 0) & (est_r > 0)
     d = est_r[both].astype(np.int32) - ref_r[both]
     return max((0, -12, 12), key=lambda k: int(np.count_nonzero(d + k == 0)))
