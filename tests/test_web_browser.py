@@ -124,6 +124,8 @@ def test_drag_and_drop_upload_and_clear_errors(site, page):
     page.wait_for_selector(".track-item[data-id]")
     assert "Dropped Tone" in page.inner_text("#track-list")
     page.wait_for_function("location.hash.startsWith('#/track/')")
+    # the track view fills its title after the hash changes (a loaded machine read it empty)
+    page.wait_for_function("document.querySelector('#track-title').textContent !== ''")
     assert page.inner_text("#track-title") == "Dropped Tone"
     # a non-audio file is refused with the server's explanation
     drop_file(page, "#dropzone", "notes.wav", b"just text, not audio\n" * 200, "audio/wav")
