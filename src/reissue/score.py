@@ -130,14 +130,20 @@ def _raster(notes, n: int) -> np.ndarray:
     return out
 
 
-def _note_overlap_f(ref, est) -> float:
-    """Note-level F-measure with 'kept' = the other melody sounds the note's pitch, or the pitch
-    an octave above or below, for ≥ half of the note (see the module notes)."""
-    if not ref or not est:
-        return 0.0
+def _rasters(ref, est) -> tuple[np.ndarray, np.ndarray]:
+    """Both melodies rastered (:func:`_raster`) on one frame grid covering both."""
     end = max(max(e for _, e, _ in ref), max(e for _, e, _ in est))
     n = int(round(end / _FRAME_SECONDS)) + 2
-    ref_r, est_r = _raster(ref, n), _raster(est, n)
+    return _raster(ref, n), _raster(est, n)
+
+
+def _note_overlap_f(ref, est, rasters=None) -> float:
+    """Note-level F-measure with 'kept' = the other melody sounds the note's pitch, or the pitch
+    an octave above or below, for ≥ half of the note (see the module notes). ``rasters``:
+    :func:`_rasters` of the two, if the caller has them."""
+    if not ref or not est:
+        return 0.0
+    ref_r, est_r = _rasters(ref, est) if rasters is None else rasters
 
     def kept(notes, other):
         count = 0
@@ -155,12 +161,9 @@ def _note_overlap_f(ref, est) -> float:
                                                       (precision + recall))
 
 
-def _octave_shift(ref, est) -> int:
-    """The octave shift (−12, 0, +12 semitones) of ``est`` that makes it sound the same pitch
-    as ``ref`` in the most frames where both sound."""
-    end = max(max(e for _, e, _ in ref), max(e for _, e, _ in est))
-    n = int(round(end / _FRAME_SECONDS)) + 2
-    ref_r, est_r = _raster(ref, n), _raster(est, n)
+def _octave_shift(ref_r: np.ndarray, est_r: np.ndarray) -> int:
+    """The octave shift (−12, 0, +12 semitones) of the rastered ``est_r`` that makes it sound
+    the same pitch as ``ref_r`` in the most frames where both sound."""
     both = (ref_r > 0) & (est_r > 0)
     d = est_r[both].astype(np.int32) - ref_r[both]
     return max((0, -12, 12), key=lambda k: int(np.count_nonzero(d + k == 0)))
@@ -227,9 +230,10 @@ def identity_score(original, plan, *, original_chroma: np.ndarray, result_chroma
             ref_iv = np.array([[s, e] for s, e, _ in ref])
             ref_hz = 440.0 * 2 ** ((np.array([p for *_, p in ref]) - 69) / 12)
             est_iv = np.array([[s, e] for s, e, _ in est])
-            shift = _octave_shift(ref, est)
+            rasters = _rasters(ref, est)
+            shift = _octave_shift(*rasters)
             est_hz = 440.0 * 2 ** ((np.array([p for *_, p in est]) + shift - 69) / 12)
-            comps["melody"] = _note_overlap_f(ref, est)
+            comps["melody"] = _note_overlap_f(ref, est, rasters)
             details["melody_octave_shift"] = shift
             details["melody_onset_f"] = round(_note_f_measure(ref_iv, ref_hz, est_iv, est_hz),
                                               4)
